@@ -1,0 +1,5 @@
+import sys
+
+from dasb.cli import main
+
+sys.exit(main())

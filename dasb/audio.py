@@ -1,0 +1,90 @@
+"""Audio I/O and the sample-rate rules, in one place.
+
+Every resampling in dasb goes through :func:`resample`; every file read goes
+through :func:`load_audio`. Waveforms are float32 numpy arrays ``[C, N]`` in
+[-1, 1] unless a function says otherwise.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+
+class AudioError(ValueError):
+    """An audio file or array that cannot be used; the message names the file."""
+
+
+def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read ``path`` as float32 ``[C, N]`` and its sample rate.
+
+    Raises :class:`AudioError` naming the file when it cannot be decoded, is
+    empty, or holds non-finite samples.
+    """
+    path = Path(path)
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several types for unreadable files
+        raise AudioError(f"{path}: cannot decode audio ({type(err).__name__}: {err})") from err
+    wav = np.ascontiguousarray(data.T)
+    check_waveform(wav, str(path))
+    return wav, int(sr)
+
+
+def check_waveform(wav: np.ndarray, name: str) -> None:
+    """Raise :class:`AudioError` if ``wav`` is empty or has NaN/inf samples."""
+    if wav.shape[-1] == 0:
+        raise AudioError(f"{name}: audio is empty (0 samples)")
+    bad = int(np.count_nonzero(~np.isfinite(wav)))
+    if bad:
+        raise AudioError(f"{name}: {bad} samples are NaN or infinite")
+
+
+def to_channels(wav: np.ndarray, channels: int) -> np.ndarray:
+    """Down-mix ``[C, N]`` to mono by averaging, or repeat mono to ``channels``."""
+    if wav.shape[0] == channels:
+        return wav
+    if channels == 1:
+        return wav.mean(axis=0, keepdims=True)
+    if wav.shape[0] == 1:
+        return np.repeat(wav, channels, axis=0)
+    raise AudioError(f"cannot map {wav.shape[0]} channels to {channels}")
+
+
+def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Band-limited resampling along the last axis (torchaudio's windowed sinc).
+
+    The filter (Kaiser window, 64 zero crossings, roll-off 0.945) is fixed here
+    so every comparison in dasb uses the same one.
+    """
+    if orig_sr == target_sr:
+        return wav
+    out = AF.resample(
+        torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)),
+        orig_sr,
+        target_sr,
+        lowpass_filter_width=64,
+        rolloff=0.9475937167399596,
+        resampling_method="sinc_interp_kaiser",
+        beta=14.769656459379492,
+    )
+    return out.numpy()
+
+
+def pad_batch(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ``[C, N_i]`` arrays into a zero-padded ``[B, C, max N]`` tensor and lengths."""
+    lengths = torch.tensor([w.shape[-1] for w in waves], dtype=torch.int64)
+    out = torch.zeros(len(waves), waves[0].shape[0], int(lengths.max()), dtype=torch.float32)
+    for i, w in enumerate(waves):
+        out[i, :, : w.shape[-1]] = torch.from_numpy(np.asarray(w, dtype=np.float32))
+    return out, lengths
+
+
+def content_hash(wav: np.ndarray, sr: int) -> str:
+    """Stable hash of a waveform's samples and rate (see :mod:`dasb.hashing`)."""
+    from dasb.hashing import hash_bytes
+
+    return hash_bytes(np.ascontiguousarray(wav, dtype=np.float32).tobytes(), str(sr).encode())

@@ -1,0 +1,1 @@
+"""Benchmark tasks. Each module defines one; see :mod:`dasb.benchmarks.base`."""

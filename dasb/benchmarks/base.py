@@ -1,0 +1,100 @@
+"""What a benchmark is: it declares its needs and metrics, and scores items.
+
+The runner encodes and decodes each utterance once per tokenizer and hands the
+resulting :class:`Item` objects to every benchmark; a benchmark never calls a
+tokenizer or another benchmark.
+
+Two shapes exist. An :class:`UtteranceBenchmark` scores one item at a time;
+the runner records each utterance as it goes (so a killed run resumes where it
+stopped) and aggregates. A :class:`CorpusBenchmark` needs all items at once
+(training a probe or a language model) and returns its own aggregate results.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dasb.data.corpus import Utterance
+from dasb.tokenizers.base import AudioTokenizer, Tokens
+
+
+@dataclass
+class Item:
+    """One utterance after one tokenizer: reference, tokens and decoded audio.
+
+    ``reference`` is mono float32 ``[N]`` at ``sample_rate`` (the file's rate);
+    ``decoded`` is mono ``[N']`` at the same rate, or None when the tokenizer
+    does not decode or decoding was not needed.
+    """
+
+    utterance: Utterance
+    reference: np.ndarray
+    sample_rate: int
+    tokens: Tokens
+    decoded: np.ndarray | None = None
+    encode_seconds: float = 0.0
+    decode_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """A benchmark's output before the runner adds identity and environment."""
+
+    metric: str
+    value: float | None
+    utterance: str | None = None
+    status: str = "ok"
+    message: str | None = None
+    stderr: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+
+
+class Benchmark(ABC):
+    """Base of all benchmarks. Settings come from the suite file as keyword arguments."""
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    needs_decoded: ClassVar[bool] = False
+    needs_text: ClassVar[bool] = False
+    needs_speaker: ClassVar[bool] = False
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = settings
+
+    def config(self) -> dict[str, Any]:
+        """Everything that changes this benchmark's numbers (hashed into records)."""
+        return {"name": self.name, "version": self.version, **self.settings}
+
+    @abstractmethod
+    def metrics(self) -> dict[str, bool | None]:
+        """Metric names this benchmark reports, with higher_is_better (None: no direction)."""
+
+    def skip_reason(self, tokenizer: AudioTokenizer) -> str | None:
+        """Why this benchmark cannot run for ``tokenizer``, or None if it can."""
+        if self.needs_decoded and not tokenizer.info.decodes:
+            return f"{self.name} needs decoded audio and {tokenizer.info.name} is encode-only"
+        return None
+
+    def setup(self) -> None:
+        """Load models the benchmark needs; called once before the first item."""
+
+
+class UtteranceBenchmark(Benchmark):
+    """A benchmark scored per utterance and aggregated by the runner."""
+
+    @abstractmethod
+    def score(self, item: Item, tokenizer: AudioTokenizer) -> dict[str, float | Exception]:
+        """Metric values for one item; a metric that failed maps to its exception."""
+
+
+class CorpusBenchmark(Benchmark):
+    """A benchmark that needs every item at once."""
+
+    @abstractmethod
+    def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
+        """Aggregate (and optionally per-utterance) results for the whole corpus."""

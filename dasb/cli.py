@@ -1,0 +1,148 @@
+"""Command line: a thin layer over the library.
+
+    dasb list tokenizers|benchmarks|metrics|suites
+    dasb info NAME
+    dasb run [--suite S] [--tokenizers a,b] [--benchmarks x,y] [--data PATH|mini] [--out DIR]
+    dasb leaderboard RUN_DIR... [--format md|csv] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dasb.registry import ADAPTERS, BENCHMARKS, METRICS, RegistryError
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "tokenizers":
+        from dasb.tokenizers.cards import load_cards
+
+        rows = []
+        for card in load_cards().values():
+            if card.status != "available" and not args.all:
+                continue
+            rows.append(f"{card.name:<24} {card.adapter:<14} {card.status:<11} {card.description or card.reason or ''}")
+        print("\n".join(rows))
+    elif args.what == "suites":
+        from dasb.suites import list_suites
+
+        print("\n".join(list_suites()))
+    else:
+        registry = {"benchmarks": BENCHMARKS, "metrics": METRICS, "adapters": ADAPTERS}[args.what]
+        for name in registry.names():
+            print(f"{name:<24} {registry.source(name)}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from dasb.tokenizers.cards import load_cards
+
+    cards = load_cards()
+    if args.name in cards:
+        card = cards[args.name]
+        out = card.to_dict()
+        try:
+            info = card.build("cpu").info
+            out["info"] = {
+                "kind": info.kind, "sample_rate": info.sample_rate, "num_codebooks": info.num_codebooks,
+                "codebook_sizes": list(info.codebook_sizes), "frame_rate": info.frame_rate,
+                "nominal_bitrate": info.nominal_bitrate, "causal": info.causal, "decodes": info.decodes,
+            }
+        except Exception as err:
+            out["info"] = f"cannot build here: {type(err).__name__}: {err}"
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    for registry in (BENCHMARKS, METRICS):
+        if args.name in registry.names():
+            obj = registry.get(args.name)
+            print(f"{registry.kind} {args.name} (from {registry.source(args.name)})\n\n{(obj.__doc__ or '').strip()}")
+            return 0
+    raise RegistryError(f"no tokenizer, benchmark or metric called {args.name!r}; try `dasb list tokenizers`")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from dasb.leaderboard import build, load_runs, render
+    from dasb.runner import Runner
+    from dasb.suites import load_suite
+
+    suite = load_suite(args.suite)
+    if args.tokenizers:
+        suite.tokenizers = args.tokenizers.split(",")
+    if args.benchmarks:
+        wanted = args.benchmarks.split(",")
+        suite.benchmarks = {b: suite.benchmarks.get(b, {}) for b in wanted}
+    if args.data:
+        suite.dataset = args.data
+    if args.batch_size:
+        suite.batch_size = args.batch_size
+    out = Path(args.out or Path("runs") / suite.name)
+    summary = Runner(suite, out, device=args.device, overwrite=args.overwrite).run()
+    records, meta = load_runs([out])
+    print(render(build(records, meta), "md"))
+    w = summary.written
+    print(f"run directory: {out}\nwritten now: {w['ok']} ok, {w['error']} error, {w['skipped']} skipped records")
+    if summary.errors:
+        print(f"{len(summary.errors)} error record(s) in this run, e.g.:", file=sys.stderr)
+        for rec in summary.errors[:5]:
+            print(f"  {rec.tokenizer} / {rec.benchmark} / {rec.utterance or 'aggregate'} / {rec.metric}: {rec.message}", file=sys.stderr)
+    return summary.exit_code
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from dasb.leaderboard import build, load_runs, render
+
+    records, meta = load_runs(args.run_dirs)
+    text = render(build(records, meta), args.format)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dasb", description="Benchmark discrete audio tokenizers.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="list tokenizers, benchmarks, metrics, adapters or suites")
+    s.add_argument("what", choices=["tokenizers", "benchmarks", "metrics", "adapters", "suites"])
+    s.add_argument("--all", action="store_true", help="include tokenizers that cannot run here")
+    s.set_defaults(func=_cmd_list)
+
+    s = sub.add_parser("info", help="describe a tokenizer, benchmark or metric")
+    s.add_argument("name")
+    s.set_defaults(func=_cmd_info)
+
+    s = sub.add_parser("run", help="run a suite and print its leaderboard")
+    s.add_argument("--suite", default="default", help="suite name or YAML path (default: default)")
+    s.add_argument("--tokenizers", help="comma-separated tokenizer names (overrides the suite)")
+    s.add_argument("--benchmarks", help="comma-separated benchmark names (overrides the suite)")
+    s.add_argument("--data", help="dataset: 'mini', a manifest.jsonl, a LibriSpeech tree or a folder")
+    s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument("--out", help="run directory (default: runs/SUITE); rerunning resumes")
+    s.add_argument("--overwrite", default="never", choices=["never", "errors", "always"])
+    s.add_argument("--batch-size", type=int)
+    s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("leaderboard", help="render the leaderboard of run directories")
+    s.add_argument("run_dirs", nargs="+")
+    s.add_argument("--format", default="md", choices=["md", "csv"])
+    s.add_argument("--out", help="write to this file instead of stdout")
+    s.set_defaults(func=_cmd_leaderboard)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (RegistryError, FileNotFoundError, ValueError) as err:
+        print(f"dasb: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

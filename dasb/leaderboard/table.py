@@ -1,0 +1,85 @@
+"""Build the leaderboard table from records, and render it.
+
+One row per tokenizer: kind, bitrate, frame rate and codebooks from the
+tokenizer metadata stored beside the records, then one column per
+benchmark metric (aggregate rows only) with its direction. A cell whose
+record is an error or was skipped shows that status, never a number.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from dasb.results.record import Record
+from dasb.results.store import RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest
+
+ARROWS = {True: " ↑", False: " ↓", None: ""}
+META_COLUMNS = ["tokenizer", "kind", "kbps", "frame_hz", "codebooks"]
+
+
+def load_runs(run_dirs: list[str | Path]) -> tuple[list[Record], dict[str, dict]]:
+    """Current records and tokenizer metadata of one or more run directories."""
+    records: list[Record] = []
+    meta: dict[str, dict] = {}
+    for d in run_dirs:
+        d = Path(d)
+        path = d / RECORDS_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{d}: no {RECORDS_FILE} (is this a dasb run directory?)")
+        records.extend(iter_records(path))
+        if (d / TOKENIZERS_FILE).exists():
+            meta.update(json.loads((d / TOKENIZERS_FILE).read_text()))
+    return list(latest(records).values()), meta
+
+
+def column_name(benchmark: str, metric: str, higher_is_better: bool | None) -> str:
+    return f"{benchmark}/{metric}{ARROWS[higher_is_better]}"
+
+
+def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
+    """Wide table: one row per tokenizer, one column per (benchmark, metric) aggregate.
+
+    Numeric cells are floats; cells whose record is not ``ok`` hold the string
+    ``"error"`` or ``"skipped"``.
+    """
+    rows: dict[str, dict] = {}
+    columns: dict[str, None] = {}
+    for rec in records:
+        if rec.utterance is not None:
+            continue
+        m = meta.get(rec.tokenizer, {})
+        row = rows.setdefault(
+            rec.tokenizer,
+            {
+                "tokenizer": rec.tokenizer,
+                "kind": m.get("kind", "?"),
+                "kbps": m["nominal_bitrate"] / 1000 if "nominal_bitrate" in m else None,
+                "frame_hz": m.get("frame_rate"),
+                "codebooks": m.get("num_codebooks"),
+            },
+        )
+        col = column_name(rec.benchmark, rec.metric, rec.higher_is_better)
+        columns[col] = None
+        row[col] = rec.value if rec.status == "ok" else rec.status
+    table = pd.DataFrame(list(rows.values()), columns=META_COLUMNS + sorted(columns))
+    return table.sort_values(["kbps", "tokenizer"], ascending=[False, True], na_position="last").reset_index(drop=True)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        if pd.isna(value):
+            return ""
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def render(table: pd.DataFrame, fmt: str) -> str:
+    """Render as ``"md"`` (Markdown) or ``"csv"``."""
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "md":
+        shown = table.map(_fmt)
+        return shown.to_markdown(index=False, disable_numparse=True) + "\n"
+    raise ValueError(f"unknown leaderboard format {fmt!r}; use md or csv")

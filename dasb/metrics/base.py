@@ -1,0 +1,41 @@
+"""The metric record: a pure function plus what a reader needs to interpret it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+class MetricError(RuntimeError):
+    """A metric could not be computed for this input; becomes an error record."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """An intrusive signal metric ``fn(ref, est, sr) -> float`` on aligned 1-D arrays.
+
+    ``lower``/``upper`` bound the value where the metric has bounds; a value
+    outside them, or a non-finite value, is raised as :class:`MetricError`
+    rather than recorded.
+    """
+
+    name: str
+    fn: Callable[[np.ndarray, np.ndarray, int], float]
+    higher_is_better: bool
+    description: str
+    unit: str = ""
+    lower: float | None = None
+    upper: float | None = None
+
+    def __call__(self, ref: np.ndarray, est: np.ndarray, sr: int) -> float:
+        if ref.ndim != 1 or est.ndim != 1 or len(ref) != len(est):
+            raise MetricError(f"{self.name}: needs two aligned 1-D signals, got {ref.shape} and {est.shape}")
+        value = float(self.fn(ref, est, sr))
+        if not np.isfinite(value):
+            raise MetricError(f"{self.name}: computed a non-finite value ({value})")
+        if (self.lower is not None and value < self.lower - 1e-6) or (
+            self.upper is not None and value > self.upper + 1e-6
+        ):
+            raise MetricError(f"{self.name}: value {value} outside its range [{self.lower}, {self.upper}]")
+        return value

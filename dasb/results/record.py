@@ -1,0 +1,81 @@
+"""The result record: one JSON object per line, append-only.
+
+A failure is a record with ``status="error"``, ``value=None`` and the message;
+it never carries a number that could pass for a score.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "error", "skipped")
+
+
+class RecordKey(NamedTuple):
+    """What a record measures; at most one current record per key in a run."""
+
+    tokenizer: str
+    tokenizer_config_hash: str
+    benchmark: str
+    benchmark_config_hash: str
+    dataset: str
+    dataset_hash: str
+    utterance: str | None
+    metric: str
+
+
+@dataclass
+class Record:
+    """One measurement, or one failure to measure.
+
+    ``utterance`` is the utterance id for per-utterance rows and None for
+    aggregate rows, which carry ``stderr``, ``ci_low``/``ci_high`` (95%
+    bootstrap interval) and ``n``.
+    """
+
+    tokenizer: str
+    tokenizer_config_hash: str
+    benchmark: str
+    benchmark_config_hash: str
+    dataset: str
+    dataset_hash: str
+    metric: str
+    value: float | None
+    status: str = "ok"
+    message: str | None = None
+    utterance: str | None = None
+    stderr: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    higher_is_better: bool | None = None
+    run_id: str = ""
+    created_at: str = ""
+    env: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        if self.status == "ok" and self.value is None:
+            raise ValueError(f"record {self.metric!r} has status ok but no value")
+        if self.status != "ok" and self.value is not None:
+            raise ValueError(f"record {self.metric!r} has status {self.status} but a value")
+        if self.status != "ok" and not self.message:
+            raise ValueError(f"record {self.metric!r} has status {self.status} but no message")
+
+    @property
+    def key(self) -> RecordKey:
+        return RecordKey(*(getattr(self, f) for f in RecordKey._fields))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Record":
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"unsupported record schema_version {data.get('schema_version')!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

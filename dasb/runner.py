@@ -1,0 +1,330 @@
+"""Plans tokenizer x benchmark work on one dataset, runs it, and records results.
+
+Resumable: every record is keyed (tokenizer, benchmark, dataset, utterance,
+metric and their config hashes). Work whose key is already recorded is skipped
+according to ``overwrite``: ``never`` (keep everything recorded), ``errors``
+(redo keys recorded as errors) or ``always`` (redo everything once).
+Failures never stop the run: a tokenizer that cannot load, a file that cannot
+be read, a metric that raises, each becomes an error record with its message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from tqdm import tqdm
+
+from dasb.audio import AudioError, load_audio, to_channels
+from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, Result, UtteranceBenchmark
+from dasb.data.corpus import Corpus, Utterance, load_corpus
+from dasb.env import environment
+from dasb.hashing import hash_config
+from dasb.registry import BENCHMARKS
+from dasb.results.record import Record, RecordKey
+from dasb.results.store import TOKENIZERS_FILE, RunStore
+from dasb.stats import summarize
+from dasb.suites import Suite
+from dasb.tokenizers import runtime
+from dasb.tokenizers.base import AudioTokenizer
+from dasb.tokenizers.cards import Card, get_card
+
+OVERWRITE_POLICIES = ("never", "errors", "always")
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+@dataclass
+class RunSummary:
+    """Counts of records written by one invocation, and the run's current errors."""
+
+    written: dict[str, int] = field(default_factory=lambda: {"ok": 0, "error": 0, "skipped": 0})
+    errors: list[Record] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
+
+
+class Runner:
+    """Runs one suite into one run directory."""
+
+    def __init__(
+        self,
+        suite: Suite,
+        out_dir: str | Path,
+        device: str = "cpu",
+        overwrite: str = "never",
+        progress: bool | None = None,
+    ) -> None:
+        if overwrite not in OVERWRITE_POLICIES:
+            raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {overwrite!r}")
+        self.suite = suite
+        self.device = device
+        self.overwrite = overwrite
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.store = RunStore(out_dir)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.env = environment(device)
+        self.summary = RunSummary()
+        self._fresh: set[RecordKey] = set()
+        self.benchmarks: dict[str, Benchmark] = {
+            name: BENCHMARKS.get(name)(**settings) for name, settings in suite.benchmarks.items()
+        }
+
+    # ---- records -------------------------------------------------------------------------
+    def _key(self, card: Card, bench: Benchmark, corpus: Corpus, utt: str | None, metric: str) -> RecordKey:
+        return RecordKey(
+            card.name, card.config_hash, bench.name, hash_config(bench.config()),
+            corpus.name, corpus.hash, utt, metric,
+        )
+
+    def _pending(self, key: RecordKey) -> bool:
+        if key in self._fresh:
+            return False
+        rec = self.store.get(key)
+        return (
+            rec is None
+            or self.overwrite == "always"
+            or (self.overwrite == "errors" and rec.status == "error")
+        )
+
+    def _record(self, key: RecordKey, result: Result, higher_is_better: bool | None) -> Record:
+        return Record(
+            **key._asdict(),
+            value=result.value,
+            status=result.status,
+            message=result.message,
+            stderr=result.stderr,
+            ci_low=result.ci_low,
+            ci_high=result.ci_high,
+            n=result.n,
+            higher_is_better=higher_is_better,
+            run_id=self.run_id,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            env=self.env,
+        )
+
+    def _write(self, card: Card, bench: Benchmark, corpus: Corpus, results: Iterable[Result]) -> None:
+        directions = bench.metrics()
+        records = []
+        for res in results:
+            key = self._key(card, bench, corpus, res.utterance, res.metric)
+            if not self._pending(key):
+                continue
+            records.append(self._record(key, res, directions.get(res.metric)))
+            self._fresh.add(key)
+            self.summary.written[res.status] += 1
+        self.store.append(records)
+
+    def _fail_all(self, card: Card, bench: Benchmark, corpus: Corpus, status: str, message: str) -> None:
+        self._write(card, bench, corpus, [Result(m, None, None, status, message) for m in bench.metrics()])
+
+    # ---- planning ------------------------------------------------------------------------
+    def _pending_utterances(self, card: Card, bench: Benchmark, corpus: Corpus) -> list[Utterance]:
+        names = bench.metrics()
+        return [u for u in corpus.utterances if any(self._pending(self._key(card, bench, corpus, u.id, m)) for m in names)]
+
+    def _aggregate_pending(self, card: Card, bench: Benchmark, corpus: Corpus) -> bool:
+        return any(self._pending(self._key(card, bench, corpus, None, m)) for m in bench.metrics())
+
+    # ---- running -------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        """Run every tokenizer of the suite; returns what was written and current errors."""
+        corpus = load_corpus(self.suite.dataset)
+        self.store.write_config(
+            {
+                "suite": self.suite.to_dict(),
+                "dataset": {"name": corpus.name, "hash": corpus.hash, "utterances": len(corpus.utterances)},
+                "benchmarks": {n: b.config() for n, b in self.benchmarks.items()},
+                "env": self.env,
+            }
+        )
+        for name in self.suite.tokenizers:
+            self._run_tokenizer(name, corpus)
+        self.summary.errors = [r for r in self.store.records() if r.status == "error"]
+        return self.summary
+
+    def _run_tokenizer(self, name: str, corpus: Corpus) -> None:
+        try:
+            card = get_card(name)
+        except Exception as err:
+            card = Card(name=name, adapter="?")
+            for bench in self.benchmarks.values():
+                self._fail_all(card, bench, corpus, "error", f"unknown tokenizer: {_describe(err)}")
+            return
+        todo = {n: b for n, b in self.benchmarks.items() if self._aggregate_pending(card, b, corpus)}
+        if not todo:
+            return
+        try:
+            tok = card.build(self.device)
+        except Exception as err:
+            for bench in todo.values():
+                self._fail_all(card, bench, corpus, "error", f"cannot load tokenizer {name!r}: {_describe(err)}")
+            return
+        self._save_tokenizer_info(card, tok)
+        for bname in list(todo):
+            bench = todo[bname]
+            reason = bench.skip_reason(tok)
+            if reason is None:
+                try:
+                    bench.setup()
+                except Exception as err:
+                    reason = f"setup failed: {_describe(err)}"
+                    self._fail_all(card, bench, corpus, "error", reason)
+                    del todo[bname]
+                    continue
+            if reason is not None:
+                self._fail_all(card, bench, corpus, "skipped", reason)
+                del todo[bname]
+        if todo:
+            self._process(card, tok, corpus, todo)
+
+    def _process(self, card: Card, tok: AudioTokenizer, corpus: Corpus, todo: dict[str, Benchmark]) -> None:
+        per_utt = {n: b for n, b in todo.items() if isinstance(b, UtteranceBenchmark)}
+        whole = {n: b for n, b in todo.items() if isinstance(b, CorpusBenchmark)}
+        pending = {n: {u.id for u in self._pending_utterances(card, b, corpus)} for n, b in per_utt.items()}
+        wanted = corpus.utterances if whole else [u for u in corpus.utterances if any(u.id in p for p in pending.values())]
+        decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
+        kept: list[Item] = []
+        load_errors: list[str] = []
+        bar = tqdm(total=len(wanted), desc=card.name, unit="utt", disable=not self.progress, leave=False)
+        for start in range(0, len(wanted), self.suite.batch_size):
+            group = wanted[start : start + self.suite.batch_size]
+            for utt, item in self._items(tok, group, decode):
+                if isinstance(item, str):
+                    load_errors.append(item)
+                    for n, b in per_utt.items():
+                        if utt.id in pending[n]:
+                            self._write(card, b, corpus, [Result(m, None, utt.id, "error", item) for m in b.metrics()])
+                    continue
+                for n, b in per_utt.items():
+                    if utt.id in pending[n]:
+                        self._write(card, b, corpus, self._score(b, item, tok))
+                if whole:
+                    kept.append(item)
+            bar.update(len(group))
+        bar.close()
+        for b in per_utt.values():
+            self._write(card, b, corpus, self._aggregate(card, b, corpus))
+        for b in whole.values():
+            try:
+                results = b.run(kept, tok)
+                if load_errors:
+                    note = f"{len(load_errors)} utterance(s) could not be processed, e.g. {load_errors[0]}"
+                    results = [r if r.utterance or r.status != "ok" else _with_message(r, note) for r in results]
+            except Exception as err:
+                self._fail_all(card, b, corpus, "error", _describe(err))
+                continue
+            self._write(card, b, corpus, results)
+
+    def _items(self, tok: AudioTokenizer, group: list[Utterance], decode: bool) -> list[tuple[Utterance, Item | str]]:
+        """Load, encode and decode a group; a failure becomes a message naming the utterance."""
+        loaded: list[tuple[Utterance, np.ndarray | str, int]] = []
+        for utt in group:
+            try:
+                wav, sr = load_audio(utt.audio)
+                loaded.append((utt, to_channels(wav, 1)[0], sr))
+            except (AudioError, OSError) as err:
+                loaded.append((utt, f"utterance {utt.id}: {err}", 0))
+        good = [(u, w, sr) for u, w, sr in loaded if not isinstance(w, str)]
+        done: dict[str, Item | str] = {u.id: w for u, w, _ in loaded if isinstance(w, str)}
+        try:
+            done.update(self._encode_decode(tok, good, decode))
+        except Exception:  # one bad item must not fail its batch: retry one by one
+            for one in good:
+                try:
+                    done.update(self._encode_decode(tok, [one], decode))
+                except Exception as err:
+                    done[one[0].id] = f"utterance {one[0].id} ({one[0].audio}): tokenizer failed: {_describe(err)}"
+        return [(u, done[u.id]) for u in group]
+
+    def _encode_decode(self, tok: AudioTokenizer, group: list, decode: bool) -> dict[str, Item]:
+        if not group:
+            return {}
+        waves = [w[None] for _, w, _ in group]
+        rates = [sr for _, _, sr in group]
+        t0 = time.perf_counter()
+        tokens = runtime.encode(tok, waves, rates, self.suite.batch_size)
+        t1 = time.perf_counter()
+        decoded: list[np.ndarray | None] = [None] * len(group)
+        if decode:
+            # Decoded audio comes back at the reference's rate; decode per rate in the group.
+            for rate in sorted(set(rates)):
+                idx = [i for i, r in enumerate(rates) if r == rate]
+                outs = runtime.decode(tok, [tokens[i] for i in idx], rate, 1, self.suite.batch_size)
+                for i, out in zip(idx, outs):
+                    decoded[i] = out[0]
+        t2 = time.perf_counter()
+        n = len(group)
+        return {
+            u.id: Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n)
+            for i, (u, w, sr) in enumerate(group)
+        }
+
+    def _score(self, bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer) -> list[Result]:
+        uid = item.utterance.id
+        try:
+            values = bench.score(item, tok)
+        except Exception as err:
+            msg = f"utterance {uid} ({item.utterance.audio}): {_describe(err)}"
+            return [Result(m, None, uid, "error", msg) for m in bench.metrics()]
+        out = []
+        for metric, value in values.items():
+            if isinstance(value, Exception):
+                out.append(Result(metric, None, uid, "error", f"utterance {uid} ({item.utterance.audio}): {_describe(value)}"))
+            else:
+                out.append(Result(metric, float(value), uid))
+        return out
+
+    def _aggregate(self, card: Card, bench: Benchmark, corpus: Corpus) -> list[Result]:
+        results = []
+        for metric in bench.metrics():
+            recs = [self.store.get(self._key(card, bench, corpus, u.id, metric)) for u in corpus.utterances]
+            values = [r.value for r in recs if r is not None and r.status == "ok"]
+            failed = [r for r in recs if r is None or r.status != "ok"]
+            if not values:
+                first = next((r.message for r in failed if r is not None and r.message), "no records")
+                results.append(Result(metric, None, None, "error", f"no utterance could be scored; first error: {first}"))
+                continue
+            s = summarize(values)
+            note = None
+            if failed:
+                note = f"{len(failed)} of {len(recs)} utterances failed and are excluded (see per-utterance errors)"
+            results.append(Result(metric, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n))
+        return results
+
+    def _save_tokenizer_info(self, card: Card, tok: AudioTokenizer) -> None:
+        """Keep what the leaderboard shows about each tokenizer beside the records."""
+        path = self.store.dir / TOKENIZERS_FILE
+        data = json.loads(path.read_text()) if path.exists() else {}
+        info = tok.info
+        data[card.name] = {
+            "card": {k: v for k, v in card.to_dict().items() if k != "source"},
+            "config_hash": card.config_hash,
+            "kind": info.kind,
+            "sample_rate": info.sample_rate,
+            "num_codebooks": info.num_codebooks,
+            "codebook_sizes": list(info.codebook_sizes),
+            "frame_rate": info.frame_rate,
+            "nominal_bitrate": info.nominal_bitrate,
+            "variable_rate": info.variable_rate,
+            "causal": info.causal,
+            "decodes": info.decodes,
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+
+
+def _with_message(result: Result, note: str) -> Result:
+    return Result(**{**result.__dict__, "message": note})

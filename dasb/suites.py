@@ -1,0 +1,69 @@
+"""Suites: which tokenizers run which benchmarks on which dataset (``benchmarks/*.yaml``).
+
+::
+
+    name: default
+    dataset: mini
+    tokenizers: [pcm16, mulaw8-8k]
+    benchmarks:
+      reconstruction: {}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dasb.registry import RegistryError, unknown_name_message
+
+BUILTIN_SUITES = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@dataclass
+class Suite:
+    """A resolved suite definition."""
+
+    name: str
+    dataset: str
+    tokenizers: list[str]
+    benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch_size: int = 8
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "tokenizers": self.tokenizers,
+            "benchmarks": self.benchmarks,
+            "batch_size": self.batch_size,
+        }
+
+
+def list_suites() -> list[str]:
+    """Names of the built-in suites."""
+    return sorted(p.stem for p in BUILTIN_SUITES.glob("*.yaml"))
+
+
+def load_suite(spec: str) -> Suite:
+    """A built-in suite by name, or a suite YAML file by path."""
+    path = Path(spec)
+    if not path.is_file():
+        path = BUILTIN_SUITES / f"{spec}.yaml"
+        if not path.is_file():
+            raise RegistryError(unknown_name_message("suite", spec, list_suites()))
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        benchmarks = data.get("benchmarks") or {}
+        if isinstance(benchmarks, list):
+            benchmarks = {b: {} for b in benchmarks}
+        return Suite(
+            name=data.get("name", path.stem),
+            dataset=str(data["dataset"]),
+            tokenizers=list(data["tokenizers"]),
+            benchmarks={k: dict(v or {}) for k, v in benchmarks.items()},
+            batch_size=int(data.get("batch_size", 8)),
+        )
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path}: invalid suite ({type(err).__name__}: {err})") from err

@@ -1,0 +1,118 @@
+"""Tokenizer cards: named configurations of an adapter, kept as YAML data.
+
+A card file under ``tokenizers/`` holds one card, or a family::
+
+    defaults: {adapter: pcm, license: n/a}
+    cards:
+      - name: pcm16
+        params: {sample_rate: 16000, bits: 16}
+
+Fields: ``name``, ``adapter`` (a registered adapter name), ``params`` (keyword
+arguments of the adapter), ``checkpoint`` and ``revision`` (hub id or local path,
+passed to the adapter when set), ``license``, ``paper``, ``description``, and
+``status``/``reason`` for tokenizers that cannot be built here. A registered
+adapter with no card is usable under its own name with default parameters.
+Extra card folders come from the ``DASB_CARDS`` environment variable
+(``os.pathsep``-separated).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dasb.hashing import hash_config
+from dasb.registry import ADAPTERS, RegistryError, unknown_name_message
+from dasb.tokenizers.base import AudioTokenizer
+
+BUILTIN_CARDS = Path(__file__).resolve().parents[2] / "tokenizers"
+CARD_FIELDS = ("name", "adapter", "params", "checkpoint", "revision", "license", "paper", "description", "status", "reason")
+
+
+@dataclass(frozen=True)
+class Card:
+    """One named tokenizer configuration."""
+
+    name: str
+    adapter: str
+    params: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    revision: str | None = None
+    license: str | None = None
+    paper: str | None = None
+    description: str | None = None
+    status: str = "available"
+    reason: str | None = None
+    source: str = ""
+
+    def config(self) -> dict[str, Any]:
+        """What determines the tokens (hashed into every record)."""
+        return {"adapter": self.adapter, "params": self.params, "checkpoint": self.checkpoint, "revision": self.revision}
+
+    @property
+    def config_hash(self) -> str:
+        return hash_config(self.config())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def build(self, device: str = "cpu") -> AudioTokenizer:
+        """Instantiate the adapter with this card's parameters."""
+        if self.status != "available":
+            raise RuntimeError(f"tokenizer {self.name!r} is unavailable: {self.reason}")
+        factory = ADAPTERS.get(self.adapter)
+        kwargs = dict(self.params)
+        if self.checkpoint is not None:
+            kwargs.update(checkpoint=self.checkpoint, revision=self.revision)
+        tok = factory(name=self.name, **kwargs)
+        return tok.to(device)
+
+
+def _cards_in_file(path: Path) -> list[Card]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a card file must be a mapping")
+    entries = data.get("cards", [data]) if "cards" in data else [data]
+    defaults = data.get("defaults", {})
+    cards = []
+    for entry in entries:
+        merged = {**defaults, **entry}
+        unknown = set(merged) - set(CARD_FIELDS)
+        if unknown:
+            raise ValueError(f"{path}: card {merged.get('name')!r} has unknown fields {sorted(unknown)}")
+        if "name" not in merged or "adapter" not in merged:
+            raise ValueError(f"{path}: every card needs 'name' and 'adapter'")
+        cards.append(Card(**merged, source=str(path)))
+    return cards
+
+
+def card_dirs() -> list[Path]:
+    """Folders searched for cards: the built-in one, then ``DASB_CARDS``."""
+    extra = [Path(p) for p in os.environ.get("DASB_CARDS", "").split(os.pathsep) if p]
+    return [BUILTIN_CARDS, *extra]
+
+
+def load_cards() -> dict[str, Card]:
+    """All cards by name, plus a default card for each adapter that has none of its name."""
+    cards: dict[str, Card] = {}
+    for folder in card_dirs():
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            for card in _cards_in_file(path):
+                if card.name in cards:
+                    raise ValueError(f"tokenizer card {card.name!r} defined twice: {cards[card.name].source} and {path}")
+                cards[card.name] = card
+    for adapter in ADAPTERS.names():
+        if adapter not in cards and ADAPTERS.source(adapter) != "dasb":
+            cards[adapter] = Card(adapter, adapter, source=ADAPTERS.source(adapter))
+    return cards
+
+
+def get_card(name: str) -> Card:
+    """The card called ``name``; an unknown name suggests the nearest ones."""
+    cards = load_cards()
+    if name not in cards:
+        raise RegistryError(unknown_name_message("tokenizer", name, cards))
+    return cards[name]

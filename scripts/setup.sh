@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv and install dasb with everything the default suite needs.
+#   bash scripts/setup.sh          # default suite dependencies
+#   bash scripts/setup.sh test     # plus test dependencies (pytest, headless Chromium via apt when root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+"${pip[@]}" "torch==2.13.0" "numpy>=2.0,<2.5"
+# torchaudio's PyPI wheel declares no torch requirement; --no-deps keeps our torch.
+"${pip[@]}" --no-deps "torchaudio==2.11.0"
+.venv/bin/python scripts/fix_torchaudio.py
+extras="default"
+[ "${1:-}" = "test" ] && extras="default,test"
+"${pip[@]}" -e ".[${extras}]"
+.venv/bin/python scripts/fix_torchaudio.py
