@@ -1,0 +1,19 @@
+"""Shared fixtures: paths to the optional real-speech sets beside the project."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DASB_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def speech_dev() -> Path:
+    """The real recorded speech set (../shared/data/speech_dev); skips when absent."""
+    path = SHARED_DATA / "speech_dev" / "manifest.jsonl"
+    if not path.exists():
+        pytest.skip(f"real speech set not present at {path} (developer machines only)")
+    return path
