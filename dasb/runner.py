@@ -132,7 +132,7 @@ class Runner:
     # ---- planning ------------------------------------------------------------------------
     def _pending_utterances(self, card: Card, bench: Benchmark, corpus: Corpus) -> list[Utterance]:
         names = bench.metrics()
-        return [u for u in corpus.utterances if any(self._pending(self._key(card, bench, corpus, u.id, m)) for m in names)]
+        return [u for u in bench.select(corpus.utterances) if any(self._pending(self._key(card, bench, corpus, u.id, m)) for m in names)]
 
     def _aggregate_pending(self, card: Card, bench: Benchmark, corpus: Corpus) -> bool:
         return any(self._pending(self._key(card, bench, corpus, None, m)) for m in bench.metrics())
@@ -193,7 +193,9 @@ class Runner:
         per_utt = {n: b for n, b in todo.items() if isinstance(b, UtteranceBenchmark)}
         whole = {n: b for n, b in todo.items() if isinstance(b, CorpusBenchmark)}
         pending = {n: {u.id for u in self._pending_utterances(card, b, corpus)} for n, b in per_utt.items()}
-        wanted = corpus.utterances if whole else [u for u in corpus.utterances if any(u.id in p for p in pending.values())]
+        chosen = {n: {u.id for u in b.select(corpus.utterances)} for n, b in whole.items()}
+        needed = set().union(*pending.values(), *chosen.values())
+        wanted = [u for u in corpus.utterances if u.id in needed]
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
         kept: list[Item] = []
         load_errors: list[str] = []
@@ -216,9 +218,9 @@ class Runner:
         bar.close()
         for b in per_utt.values():
             self._write(card, b, corpus, self._aggregate(card, b, corpus))
-        for b in whole.values():
+        for n, b in whole.items():
             try:
-                results = b.run(kept, tok)
+                results = b.run([it for it in kept if it.utterance.id in chosen[n]], tok)
                 if load_errors:
                     note = f"{len(load_errors)} utterance(s) could not be processed, e.g. {load_errors[0]}"
                     results = [r if r.utterance or r.status != "ok" else _with_message(r, note) for r in results]
@@ -289,7 +291,7 @@ class Runner:
     def _aggregate(self, card: Card, bench: Benchmark, corpus: Corpus) -> list[Result]:
         results = []
         for metric in bench.metrics():
-            recs = [self.store.get(self._key(card, bench, corpus, u.id, metric)) for u in corpus.utterances]
+            recs = [self.store.get(self._key(card, bench, corpus, u.id, metric)) for u in bench.select(corpus.utterances)]
             values = [r.value for r in recs if r is not None and r.status == "ok"]
             failed = [r for r in recs if r is None or r.status != "ok"]
             if not values:

@@ -1,8 +1,9 @@
 """What a benchmark is: it declares its needs and metrics, and scores items.
 
 The runner encodes and decodes each utterance once per tokenizer and hands the
-resulting :class:`Item` objects to every benchmark; a benchmark never calls a
-tokenizer or another benchmark.
+resulting :class:`Item` objects to every benchmark. A benchmark never calls
+another benchmark; it calls the tokenizer (through :mod:`dasb.tokenizers.runtime`)
+only for inputs of its own making, such as augmented or chunked audio.
 
 Two shapes exist. An :class:`UtteranceBenchmark` scores one item at a time;
 the runner records each utterance as it goes (so a killed run resumes where it
@@ -73,6 +74,11 @@ class Benchmark(ABC):
     @abstractmethod
     def metrics(self) -> dict[str, bool | None]:
         """Metric names this benchmark reports, with higher_is_better (None: no direction)."""
+
+    def select(self, utterances: list[Utterance]) -> list[Utterance]:
+        """The utterances this benchmark scores: all, or the first ``max_utterances`` setting."""
+        limit = self.settings.get("max_utterances")
+        return utterances if limit is None else utterances[: int(limit)]
 
     def skip_reason(self, tokenizer: AudioTokenizer) -> str | None:
         """Why this benchmark cannot run for ``tokenizer``, or None if it can."""
