@@ -21,7 +21,10 @@ def _best_lag(ref: np.ndarray, est: np.ndarray, max_lag: int) -> int:
     corr = correlate(est, ref, mode="full", method="fft")
     zero = len(ref) - 1
     lo, hi = max(0, zero - max_lag), min(len(corr), zero + max_lag + 1)
-    return int(np.argmax(corr[lo:hi])) + lo - zero
+    window = corr[lo:hi]
+    if window.size == 0 or not np.max(window) > 0:  # silence: no evidence of any shift
+        return 0
+    return int(np.argmax(window)) + lo - zero
 
 
 def _envelope(x: np.ndarray, win: int, hop: int) -> np.ndarray:

@@ -28,7 +28,7 @@ def _check(cond: bool, name: str, message: str) -> None:
         raise ConformanceError(f"tokenizer {name!r}: {message}")
 
 
-def test_signal(seconds: float, sample_rate: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+def speech_like_signal(seconds: float, sample_rate: int, channels: int = 1, seed: int = 0) -> np.ndarray:
     """A speech-like test signal ``[channels, N]``: gliding harmonics, syllable envelope, a little noise."""
     rng = np.random.default_rng(seed)
     n = max(1, int(round(seconds * sample_rate)))
@@ -62,7 +62,7 @@ def check_tokenizer(
     _check(info.sample_rate > 0 and info.frame_rate > 0, name, "sample_rate and frame_rate must be positive")
     _check(all(s >= 2 for s in info.codebook_sizes), name, f"codebook sizes must be >= 2, got {info.codebook_sizes}")
     sr = info.sample_rate
-    waves = [test_signal(d, sr, info.channels, seed=i) for i, d in enumerate(durations)]
+    waves = [speech_like_signal(d, sr, info.channels, seed=i) for i, d in enumerate(durations)]
     audio, lengths = pad_batch(waves)
 
     with torch.inference_mode():
@@ -111,7 +111,7 @@ def check_tokenizer(
 
     # The framework path: another rate and stereo in, the caller's rate out.
     other_sr = 22050 if sr != 22050 else 16000
-    stereo = np.concatenate([test_signal(0.5, other_sr, 1, seed=7)] * 2)
+    stereo = np.concatenate([speech_like_signal(0.5, other_sr, 1, seed=7)] * 2)
     through = runtime.encode(tok, [stereo], [other_sr])
     _check(through[0].codes.shape[1] == info.num_codebooks, name, "runtime.encode returned the wrong codebook count")
     if info.decodes:

@@ -46,7 +46,7 @@ class Utterance:
         path = Path(data["audio"])
         return cls(
             id=str(data["id"]),
-            audio=str(path if path.is_absolute() else root / path),
+            audio=str(path if path.is_absolute() else (root / path).resolve()),
             text=data.get("text"),
             speaker=None if data.get("speaker") is None else str(data["speaker"]),
             duration=data.get("duration"),

@@ -7,6 +7,9 @@ from typing import Callable
 import numpy as np
 
 
+SILENCE_PEAK = 1e-4  # -80 dBFS: below this a reference carries nothing to compare against
+
+
 class MetricError(RuntimeError):
     """A metric could not be computed for this input; becomes an error record."""
 
@@ -31,6 +34,8 @@ class Metric:
     def __call__(self, ref: np.ndarray, est: np.ndarray, sr: int) -> float:
         if ref.ndim != 1 or est.ndim != 1 or len(ref) != len(est):
             raise MetricError(f"{self.name}: needs two aligned 1-D signals, got {ref.shape} and {est.shape}")
+        if len(ref) == 0 or np.max(np.abs(ref)) < SILENCE_PEAK:
+            raise MetricError(f"{self.name}: the reference is silent (peak below {SILENCE_PEAK}); intrusive metrics are undefined")
         value = float(self.fn(ref, est, sr))
         if not np.isfinite(value):
             raise MetricError(f"{self.name}: computed a non-finite value ({value})")

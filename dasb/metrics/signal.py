@@ -6,6 +6,7 @@ the rate a metric is defined at goes through :func:`dasb.audio.resample`.
 """
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -37,18 +38,27 @@ def pesq_nb(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     return _pesq(ref, est, sr, 8000, "nb")
 
 
+def _stoi(ref: np.ndarray, est: np.ndarray, sr: int, extended: bool) -> float:
+    from pystoi import stoi as pystoi_stoi
+
+    # pystoi warns and returns a placeholder 1e-5 when too few speech frames remain.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = pystoi_stoi(ref.astype(np.float64), est.astype(np.float64), sr, extended=extended)
+    for w in caught:
+        if "Not enough STFT frames" in str(w.message):
+            raise MetricError(f"STOI undefined: {w.message}")
+    return value
+
+
 def stoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     """Short-time objective intelligibility (pystoi, resamples to 10 kHz internally)."""
-    from pystoi import stoi as _stoi
-
-    return _stoi(ref.astype(np.float64), est.astype(np.float64), sr, extended=False)
+    return _stoi(ref, est, sr, extended=False)
 
 
 def estoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     """Extended STOI (Jensen & Taal 2016), robust to modulated noise."""
-    from pystoi import stoi as _stoi
-
-    return _stoi(ref.astype(np.float64), est.astype(np.float64), sr, extended=True)
+    return _stoi(ref, est, sr, extended=True)
 
 
 def si_sdr(ref: np.ndarray, est: np.ndarray, sr: int) -> float:

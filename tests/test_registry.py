@@ -1,0 +1,55 @@
+"""Registry, cards, plugins through entry points, and the repository layout."""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dasb.registry import Registry, RegistryError
+from dasb.tokenizers.cards import get_card
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_collision_names_both_sources():
+    reg = Registry("thing", "dasb.test-none")
+    reg.register("a", "x.y:A", source="dasb")
+    reg.register("a", "x.y:A", source="dasb")  # same target again is fine
+    with pytest.raises(RegistryError, match=r"x.y:A \(from dasb\).*x.z:B \(from other-pkg\)"):
+        reg.register("a", "x.z:B", source="other-pkg")
+
+
+def test_unknown_name_suggests_nearest():
+    with pytest.raises(RegistryError, match="did you mean.*mulaw8-8k"):
+        get_card("mulaw-8k")
+
+
+def test_top_level_data_folders_hold_no_python_and_do_not_shadow_tokenizers():
+    for folder in ("tokenizers", "benchmarks", "leaderboard"):
+        assert not list((REPO / folder).rglob("*.py")), f"{folder}/ must hold data only"
+    code = "import importlib.util, json; s = importlib.util.find_spec('tokenizers'); print(s and s.origin)"
+    origin = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    # The Hugging Face library (if installed, possibly inside .venv) is fine; our data folder is not.
+    assert origin == "None" or not Path(origin).resolve().is_relative_to((REPO / "tokenizers").resolve())
+
+
+def test_third_party_plugin_runs_through_the_cli(tmp_path):
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(REPO / "tests" / "plugin_pkg")],
+        check=True, capture_output=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    listed = subprocess.run([sys.executable, "-m", "dasb", "list", "metrics"], env=env, capture_output=True, text=True, check=True)
+    assert "toy_peak_error" in listed.stdout and "dasb-toy-plugin" in listed.stdout
+    out = tmp_path / "run"
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: plug\ndataset: mini\ntokenizers: [toy-sign]\nbenchmarks:\n  reconstruction:\n"
+                     "    max_utterances: 2\n    metrics: [stoi, toy_peak_error]\n")
+    run = subprocess.run([sys.executable, "-m", "dasb", "run", "--suite", str(suite), "--out", str(out)],
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "toy-sign" in run.stdout and "toy_peak_error" in run.stdout
