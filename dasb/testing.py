@@ -62,6 +62,8 @@ def check_tokenizer(
     _check(info.sample_rate > 0 and info.frame_rate > 0, name, "sample_rate and frame_rate must be positive")
     _check(all(s >= 2 for s in info.codebook_sizes), name, f"codebook sizes must be >= 2, got {info.codebook_sizes}")
     sr = info.sample_rate
+    if info.max_samples is not None:  # direct calls must respect the model's limit; runtime chunks the rest
+        durations = tuple(min(d, info.max_samples / sr) for d in durations)
     waves = [speech_like_signal(d, sr, info.channels, seed=i) for i, d in enumerate(durations)]
     audio, lengths = pad_batch(waves)
 
