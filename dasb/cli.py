@@ -3,7 +3,8 @@
     dasb list tokenizers|benchmarks|metrics|suites
     dasb info NAME
     dasb run [--suite S] [--tokenizers a,b] [--benchmarks x,y] [--data PATH|mini] [--out DIR]
-    dasb leaderboard RUN_DIR... [--format md|csv] [--out FILE]
+    dasb leaderboard RUN_DIR... [--format md|csv|html] [--out FILE|DIR]
+    dasb compare RUN_DIR... A B [--benchmark X] [--metric Y]
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from dasb.leaderboard import build, load_runs, render
+    from dasb.cache import default_cache_dir
     from dasb.runner import Runner
     from dasb.suites import load_suite
 
@@ -78,7 +80,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.batch_size:
         suite.batch_size = args.batch_size
     out = Path(args.out or Path("runs") / suite.name)
-    summary = Runner(suite, out, device=args.device, overwrite=args.overwrite).run()
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    summary = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir).run()
     records, meta = load_runs([out])
     print(render(build(records, meta), "md"))
     w = summary.written
@@ -90,16 +93,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from dasb.leaderboard import build, load_runs, render
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from dasb.cache import TokenCache, default_cache_dir
 
-    records, meta = load_runs(args.run_dirs)
-    text = render(build(records, meta), args.format)
+    cache = TokenCache(args.cache_dir or default_cache_dir())
+    if args.action == "prune":
+        print(f"removed {cache.prune(args.older_than_days)} file(s) from {cache.root}")
+    else:
+        print(json.dumps(cache.info(), indent=2))
+    return 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from dasb.leaderboard import build, render
+    from dasb.leaderboard.merge import merge_runs
+
+    merged = merge_runs(args.run_dirs)
+    for warning in merged.warnings:
+        print(f"dasb: warning: {warning}", file=sys.stderr)
+    if args.format == "html":
+        from dasb.leaderboard.html import write_site
+
+        if not args.out:
+            raise ValueError("--format html needs --out DIR")
+        print(f"leaderboard site: {write_site(merged, args.out)}")
+        return 0
+    text = render(build(merged.records, merged.meta), args.format)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text, encoding="utf-8")
     else:
         print(text, end="")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from dasb.leaderboard.compare import comparable_metrics, compare
+    from dasb.leaderboard.merge import merge_runs
+
+    merged = merge_runs(args.run_dirs)
+    for warning in merged.warnings:
+        print(f"dasb: warning: {warning}", file=sys.stderr)
+    pairs = [
+        (bench, metric)
+        for bench, metric in comparable_metrics(merged.records, args.a, args.b)
+        if args.benchmark in (None, bench) and args.metric in (None, metric)
+    ]
+    if not pairs:
+        raise ValueError(f"no per-utterance records to compare {args.a!r} and {args.b!r} on")
+    for bench, metric in pairs:
+        print(compare(merged.records, args.a, args.b, bench, metric).summary())
     return 0
 
 
@@ -125,13 +168,29 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="run directory (default: runs/SUITE); rerunning resumes")
     s.add_argument("--overwrite", default="never", choices=["never", "errors", "always"])
     s.add_argument("--batch-size", type=int)
+    s.add_argument("--cache-dir", help="token cache folder (default: $DASB_CACHE_DIR or ~/.cache/dasb)")
+    s.add_argument("--no-cache", action="store_true", help="encode and decode without the token cache")
     s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("cache", help="inspect or prune the token cache")
+    s.add_argument("action", choices=["info", "prune"])
+    s.add_argument("--cache-dir", help="cache folder (default: $DASB_CACHE_DIR or ~/.cache/dasb)")
+    s.add_argument("--older-than-days", type=float, help="prune: only entries unused for this many days")
+    s.set_defaults(func=_cmd_cache)
 
     s = sub.add_parser("leaderboard", help="render the leaderboard of run directories")
     s.add_argument("run_dirs", nargs="+")
-    s.add_argument("--format", default="md", choices=["md", "csv"])
-    s.add_argument("--out", help="write to this file instead of stdout")
+    s.add_argument("--format", default="md", choices=["md", "csv", "html"])
+    s.add_argument("--out", help="write to this file instead of stdout (html: a directory)")
     s.set_defaults(func=_cmd_leaderboard)
+
+    s = sub.add_parser("compare", help="paired significance test of two tokenizers on the same utterances")
+    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    s.add_argument("a", metavar="A", help="first tokenizer")
+    s.add_argument("b", metavar="B", help="second tokenizer")
+    s.add_argument("--benchmark", help="only this benchmark")
+    s.add_argument("--metric", help="only this metric")
+    s.set_defaults(func=_cmd_compare)
     return p
 
 

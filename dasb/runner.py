@@ -12,35 +12,30 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 from tqdm import tqdm
 
-from dasb.audio import AudioError, load_audio, to_channels
 from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, Result, UtteranceBenchmark
 from dasb.data.corpus import Corpus, Utterance, load_corpus
 from dasb.env import environment
+from dasb.cache import TokenCache
 from dasb.hashing import hash_config
+from dasb.items import ItemMaker, describe
 from dasb.registry import BENCHMARKS
+from dasb.results.listening import save_example
 from dasb.results.record import Record, RecordKey
 from dasb.results.store import TOKENIZERS_FILE, RunStore
 from dasb.stats import summarize
 from dasb.suites import Suite
-from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenizers.cards import Card, get_card
 
 OVERWRITE_POLICIES = ("never", "errors", "always")
-
-
-def _describe(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
 
 
 @dataclass
@@ -65,6 +60,7 @@ class Runner:
         device: str = "cpu",
         overwrite: str = "never",
         progress: bool | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         if overwrite not in OVERWRITE_POLICIES:
             raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {overwrite!r}")
@@ -73,6 +69,7 @@ class Runner:
         self.overwrite = overwrite
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.store = RunStore(out_dir)
+        self.cache = None if cache_dir is None else TokenCache(cache_dir)
         self.run_id = uuid.uuid4().hex[:12]
         self.env = environment(device)
         self.summary = RunSummary()
@@ -118,7 +115,9 @@ class Runner:
         directions = bench.metrics()
         records = []
         for res in results:
-            key = self._key(card, bench, corpus, res.utterance, res.metric)
+            # A result about the original audio (res.row) goes to that row, not the tokenizer's.
+            row = card if res.row is None else Card(name=res.row, adapter="none")
+            key = self._key(row, bench, corpus, res.utterance, res.metric)
             if not self._pending(key):
                 continue
             records.append(self._record(key, res, directions.get(res.metric)))
@@ -160,7 +159,7 @@ class Runner:
         except Exception as err:
             card = Card(name=name, adapter="?")
             for bench in self.benchmarks.values():
-                self._fail_all(card, bench, corpus, "error", f"unknown tokenizer: {_describe(err)}")
+                self._fail_all(card, bench, corpus, "error", f"unknown tokenizer: {describe(err)}")
             return
         todo = {n: b for n, b in self.benchmarks.items() if self._aggregate_pending(card, b, corpus)}
         if not todo:
@@ -169,7 +168,7 @@ class Runner:
             tok = card.build(self.device)
         except Exception as err:
             for bench in todo.values():
-                self._fail_all(card, bench, corpus, "error", f"cannot load tokenizer {name!r}: {_describe(err)}")
+                self._fail_all(card, bench, corpus, "error", f"cannot load tokenizer {name!r}: {describe(err)}")
             return
         self._save_tokenizer_info(card, tok)
         for bname in list(todo):
@@ -179,7 +178,7 @@ class Runner:
                 try:
                     bench.setup()
                 except Exception as err:
-                    reason = f"setup failed: {_describe(err)}"
+                    reason = f"setup failed: {describe(err)}"
                     self._fail_all(card, bench, corpus, "error", reason)
                     del todo[bname]
                     continue
@@ -197,18 +196,20 @@ class Runner:
         needed = set().union(*pending.values(), *chosen.values())
         wanted = [u for u in corpus.utterances if u.id in needed]
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
+        maker = ItemMaker(tok, card.config_hash, self.suite.batch_size, self.cache)
         kept: list[Item] = []
         load_errors: list[str] = []
         bar = tqdm(total=len(wanted), desc=card.name, unit="utt", disable=not self.progress, leave=False)
         for start in range(0, len(wanted), self.suite.batch_size):
             group = wanted[start : start + self.suite.batch_size]
-            for utt, item in self._items(tok, group, decode):
+            for utt, item in maker.make(group, decode):
                 if isinstance(item, str):
                     load_errors.append(item)
                     for n, b in per_utt.items():
                         if utt.id in pending[n]:
                             self._write(card, b, corpus, [Result(m, None, utt.id, "error", item) for m in b.metrics()])
                     continue
+                save_example(self.store.dir, card.name, item, corpus)  # listening examples for the site
                 for n, b in per_utt.items():
                     if utt.id in pending[n]:
                         self._write(card, b, corpus, self._score(b, item, tok))
@@ -225,65 +226,21 @@ class Runner:
                     note = f"{len(load_errors)} utterance(s) could not be processed, e.g. {load_errors[0]}"
                     results = [r if r.utterance or r.status != "ok" else _with_message(r, note) for r in results]
             except Exception as err:
-                self._fail_all(card, b, corpus, "error", _describe(err))
+                self._fail_all(card, b, corpus, "error", describe(err))
                 continue
             self._write(card, b, corpus, results)
-
-    def _items(self, tok: AudioTokenizer, group: list[Utterance], decode: bool) -> list[tuple[Utterance, Item | str]]:
-        """Load, encode and decode a group; a failure becomes a message naming the utterance."""
-        loaded: list[tuple[Utterance, np.ndarray | str, int]] = []
-        for utt in group:
-            try:
-                wav, sr = load_audio(utt.audio)
-                loaded.append((utt, to_channels(wav, 1)[0], sr))
-            except (AudioError, OSError) as err:
-                loaded.append((utt, f"utterance {utt.id}: {err}", 0))
-        good = [(u, w, sr) for u, w, sr in loaded if not isinstance(w, str)]
-        done: dict[str, Item | str] = {u.id: w for u, w, _ in loaded if isinstance(w, str)}
-        try:
-            done.update(self._encode_decode(tok, good, decode))
-        except Exception:  # one bad item must not fail its batch: retry one by one
-            for one in good:
-                try:
-                    done.update(self._encode_decode(tok, [one], decode))
-                except Exception as err:
-                    done[one[0].id] = f"utterance {one[0].id} ({one[0].audio}): tokenizer failed: {_describe(err)}"
-        return [(u, done[u.id]) for u in group]
-
-    def _encode_decode(self, tok: AudioTokenizer, group: list, decode: bool) -> dict[str, Item]:
-        if not group:
-            return {}
-        waves = [w[None] for _, w, _ in group]
-        rates = [sr for _, _, sr in group]
-        t0 = time.perf_counter()
-        tokens = runtime.encode(tok, waves, rates, self.suite.batch_size)
-        t1 = time.perf_counter()
-        decoded: list[np.ndarray | None] = [None] * len(group)
-        if decode:
-            # Decoded audio comes back at the reference's rate; decode per rate in the group.
-            for rate in sorted(set(rates)):
-                idx = [i for i, r in enumerate(rates) if r == rate]
-                outs = runtime.decode(tok, [tokens[i] for i in idx], rate, 1, self.suite.batch_size)
-                for i, out in zip(idx, outs):
-                    decoded[i] = out[0]
-        t2 = time.perf_counter()
-        n = len(group)
-        return {
-            u.id: Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n)
-            for i, (u, w, sr) in enumerate(group)
-        }
 
     def _score(self, bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer) -> list[Result]:
         uid = item.utterance.id
         try:
             values = bench.score(item, tok)
         except Exception as err:
-            msg = f"utterance {uid} ({item.utterance.audio}): {_describe(err)}"
+            msg = f"utterance {uid} ({item.utterance.audio}): {describe(err)}"
             return [Result(m, None, uid, "error", msg) for m in bench.metrics()]
         out = []
         for metric, value in values.items():
             if isinstance(value, Exception):
-                out.append(Result(metric, None, uid, "error", f"utterance {uid} ({item.utterance.audio}): {_describe(value)}"))
+                out.append(Result(metric, None, uid, "error", f"utterance {uid} ({item.utterance.audio}): {describe(value)}"))
             else:
                 out.append(Result(metric, float(value), uid))
         return out

@@ -1,0 +1,94 @@
+"""Turning utterances into benchmark items: load, encode, decode, with the token cache.
+
+Each utterance is read once, encoded once and decoded once per tokenizer; with
+a cache, not even that when the same tokenizer met the same audio before.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from dasb.audio import AudioError, content_hash, load_audio, to_channels
+from dasb.benchmarks.base import Item
+from dasb.cache import CachedItem, TokenCache, cacheable, entry_key
+from dasb.data.corpus import Utterance
+from dasb.tokenizers import runtime
+from dasb.tokenizers.base import AudioTokenizer
+
+
+def describe(err: BaseException) -> str:
+    """``Type: message``, the form every error record uses."""
+    return f"{type(err).__name__}: {err}"
+
+
+class ItemMaker:
+    """Makes :class:`Item` objects for one tokenizer."""
+
+    def __init__(self, tok: AudioTokenizer, tokenizer_hash: str, batch_size: int, cache: TokenCache | None = None) -> None:
+        self.tok = tok
+        self.tokenizer_hash = tokenizer_hash
+        self.batch_size = batch_size
+        self.cache = cache
+        self.cache_hits = 0
+
+    def make(self, group: list[Utterance], decode: bool) -> list[tuple[Utterance, Item | str]]:
+        """Items for ``group`` in order; a failure becomes a message naming the utterance and file."""
+        loaded: list[tuple[Utterance, np.ndarray, int]] = []
+        done: dict[str, Item | str] = {}
+        for utt in group:
+            try:
+                wav, sr = load_audio(utt.audio)
+                loaded.append((utt, to_channels(wav, 1)[0], sr))
+            except (AudioError, OSError) as err:
+                done[utt.id] = f"utterance {utt.id}: {err}"
+        try:
+            done.update(self._encode_decode(loaded, decode))
+        except Exception:  # one bad item must not fail its batch: retry one by one
+            for one in loaded:
+                try:
+                    done.update(self._encode_decode([one], decode))
+                except Exception as err:
+                    done[one[0].id] = f"utterance {one[0].id} ({one[0].audio}): tokenizer failed: {describe(err)}"
+        return [(u, done[u.id]) for u in group]
+
+    def _encode_decode(self, group: list[tuple[Utterance, np.ndarray, int]], decode: bool) -> dict[str, Item]:
+        out: dict[str, Item] = {}
+        keys: dict[str, str] = {}
+        misses = []
+        for utt, wav, sr in group:
+            if self.cache is not None:
+                keys[utt.id] = entry_key(self.tokenizer_hash, content_hash(wav, sr), sr)
+                hit = self.cache.get(keys[utt.id], need_decoded=decode)
+                if hit is not None:
+                    self.cache_hits += 1
+                    out[utt.id] = Item(utt, wav, sr, hit.tokens, hit.decoded if decode else None,
+                                       hit.encode_seconds, hit.decode_seconds)
+                    continue
+            misses.append((utt, wav, sr))
+        if not misses:
+            return out
+        for item in self._compute(misses, decode):
+            out[item.utterance.id] = item
+            if self.cache is not None and cacheable(item.tokens):
+                cached = CachedItem(item.tokens, item.decoded, item.encode_seconds, item.decode_seconds)
+                self.cache.put(keys[item.utterance.id], cached)
+        return out
+
+    def _compute(self, group: list[tuple[Utterance, np.ndarray, int]], decode: bool) -> list[Item]:
+        waves = [w[None] for _, w, _ in group]
+        rates = [sr for _, _, sr in group]
+        t0 = time.perf_counter()
+        tokens = runtime.encode(self.tok, waves, rates, self.batch_size)
+        t1 = time.perf_counter()
+        decoded: list[np.ndarray | None] = [None] * len(group)
+        if decode:
+            # Decoded audio comes back at the reference's rate; decode per rate in the group.
+            for rate in sorted(set(rates)):
+                idx = [i for i, r in enumerate(rates) if r == rate]
+                outs = runtime.decode(self.tok, [tokens[i] for i in idx], rate, 1, self.batch_size)
+                for i, wav in zip(idx, outs):
+                    decoded[i] = wav[0]
+        t2 = time.perf_counter()
+        n = len(group)
+        return [Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n) for i, (u, w, sr) in enumerate(group)]

@@ -1,0 +1,105 @@
+"""The token cache: reuse, identical records, corruption and killed writers."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from dasb.cache import SUFFIX, TokenCache, _unpack
+from dasb.data.corpus import load_corpus
+from dasb.items import ItemMaker
+from dasb.results import read_records
+from dasb.runner import Runner
+from dasb.suites import Suite
+from dasb.tokenizers.pcm import PCMTokenizer
+
+
+class CountingPCM(PCMTokenizer):
+    calls = 0
+
+    def encode(self, audio, lengths):
+        CountingPCM.calls += 1
+        return super().encode(audio, lengths)
+
+
+def test_second_pass_reads_the_cache_and_gives_identical_items(tmp_path):
+    utts = load_corpus("mini").utterances[:4]
+    cache = TokenCache(tmp_path)
+    tok = CountingPCM("c", 8000, 8, "mulaw")
+    first = ItemMaker(tok, "hash-a", 2, cache).make(utts, decode=True)
+    calls = CountingPCM.calls
+    maker = ItemMaker(tok, "hash-a", 2, cache)
+    second = maker.make(utts, decode=True)
+    assert CountingPCM.calls == calls and maker.cache_hits == 4
+    for (_, a), (_, b) in zip(first, second):
+        assert np.array_equal(a.tokens.codes, b.tokens.codes) and np.array_equal(a.decoded, b.decoded)
+    ItemMaker(tok, "hash-b", 2, cache).make(utts[:1], decode=True)  # other config: a miss
+    assert CountingPCM.calls == calls + 1
+
+
+def test_runs_with_a_warm_cache_record_the_same_values(tmp_path):
+    suite = Suite("t", "mini", ["pcm8", "mulaw8-8k"], {"reconstruction": {"max_utterances": 3}})
+    Runner(suite, tmp_path / "cold", progress=False, cache_dir=tmp_path / "cache").run()
+    Runner(suite, tmp_path / "warm", progress=False, cache_dir=tmp_path / "cache").run()
+    key = lambda r: (r.tokenizer, r.utterance, r.metric)  # noqa: E731
+    cold = {key(r): r.value for r in read_records(tmp_path / "cold")}
+    warm = {key(r): r.value for r in read_records(tmp_path / "warm")}
+    assert len(cold) == 2 * 4 * 7 and cold.keys() == warm.keys()
+    # ESTOI's matrix products may differ in the last bit between BLAS thread schedules.
+    assert all(warm[k] == pytest.approx(v, rel=1e-12, abs=1e-12) for k, v in cold.items())
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage"])
+def test_damaged_entries_are_detected_and_recomputed(tmp_path, damage):
+    utts = load_corpus("mini").utterances[:1]
+    cache = TokenCache(tmp_path)
+    tok = CountingPCM("c", 8000, 8, "mulaw")
+    (_, good), = ItemMaker(tok, "h", 1, cache).make(utts, decode=True)
+    (entry,) = tmp_path.rglob(f"*{SUFFIX}")
+    blob = bytearray(entry.read_bytes())
+    if damage == "flip":
+        blob[len(blob) // 2] ^= 0xFF
+    elif damage == "truncate":
+        blob = blob[: len(blob) // 3]
+    else:
+        blob = bytearray(b"not a cache entry")
+    entry.write_bytes(bytes(blob))
+    calls = CountingPCM.calls
+    with pytest.warns(UserWarning, match="corrupt"):
+        (_, again), = ItemMaker(tok, "h", 1, cache).make(utts, decode=True)
+    assert CountingPCM.calls == calls + 1
+    assert np.array_equal(good.tokens.codes, again.tokens.codes)
+    _unpack(entry.read_bytes())  # rewritten whole
+
+
+WRITER = textwrap.dedent("""
+    import sys, numpy as np, torch
+    from dasb.cache import CachedItem, TokenCache
+    from dasb.tokenizers.base import Tokens
+    cache = TokenCache(sys.argv[1])
+    for i in range(10_000):
+        codes = torch.full((1, 1, 2_000_000), i, dtype=torch.int64)
+        cache.put(f"{i:04d}entry", CachedItem(Tokens(codes, torch.tensor([2_000_000])), None, 0.0, 0.0))
+""")
+
+
+def test_a_writer_killed_mid_write_leaves_no_entry_read_as_valid(tmp_path):
+    for attempt in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)])
+        time.sleep(2.0 + 0.37 * attempt)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    cache = TokenCache(tmp_path)
+    entries = list(tmp_path.rglob(f"*{SUFFIX}"))
+    assert entries, "the writer should have completed some entries"
+    for path in entries:
+        key = path.name[: -len(SUFFIX)]
+        item = cache.get(key, need_decoded=False)
+        assert item is not None and int(item.tokens.codes[0, 0, -1]) == int(key[:4])
+    assert cache.info()["entries"] == len(entries)
+    cache.prune()
+    assert cache.info() == {"path": str(tmp_path), "entries": 0, "bytes": 0, "temporary_files": 0}
