@@ -5,11 +5,14 @@
     dasb run [--suite S] [--tokenizers a,b] [--benchmarks x,y] [--data PATH|mini] [--out DIR]
     dasb leaderboard RUN_DIR... [--format md|csv|html] [--out FILE|DIR]
     dasb compare RUN_DIR... A B [--benchmark X] [--metric Y]
+    dasb doctor
+    dasb train kmeans --model ID --layers 3,7,12 --k 500 --data CORPUS --out DIR
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,13 +21,20 @@ from dasb.registry import ADAPTERS, BENCHMARKS, METRICS, RegistryError
 
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "tokenizers":
+        from dasb.doctor import check_card
         from dasb.tokenizers.cards import load_cards
 
-        rows = []
+        def fmt(v: float | None, spec: str) -> str:
+            return "-" if v is None else format(v, spec)
+
+        rows = [f"{'name':<26} {'adapter':<14} {'kind':<9} {'kbps':>7} {'Hz':>8} {'K':>3} {'runs here':<9} notes"]
         for card in load_cards().values():
             if card.status != "available" and not args.all:
                 continue
-            rows.append(f"{card.name:<24} {card.adapter:<14} {card.status:<11} {card.description or card.reason or ''}")
+            r = check_card(card)
+            note = card.description or card.reason or "" if r.ok else r.fix
+            rows.append(f"{card.name:<26} {card.adapter:<14} {r.kind or '-':<9} {fmt(r.bitrate_kbps, '7.3f')} "
+                        f"{fmt(r.frame_rate, '8.2f')} {fmt(r.codebooks, '3d')} {'yes' if r.ok else 'no':<9} {note}")
         print("\n".join(rows))
     elif args.what == "suites":
         from dasb.suites import list_suites
@@ -81,7 +91,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         suite.batch_size = args.batch_size
     out = Path(args.out or Path("runs") / suite.name)
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    summary = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir).run()
+    runner = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir, workers=args.workers)
+    summary = runner.run()
     records, meta = load_runs([out])
     print(render(build(records, meta), "md"))
     w = summary.written
@@ -146,6 +157,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from dasb.doctor import report
+
+    print(report())
+    return 0
+
+
+def _cmd_train_kmeans(args: argparse.Namespace) -> int:
+    from dasb.tokenizers.ssl_kmeans import train_from_corpus
+
+    layers = [int(x) for x in args.layers.split(",")]
+    inertia = train_from_corpus(args.model, args.revision, layers, args.k, args.data, args.out,
+                                args.max_utterances, args.normalize)
+    for layer, value in inertia.items():
+        print(f"layer {layer}: k={args.k}, mean squared distance to centroid {value:.4g}")
+    print(f"saved to {args.out}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dasb", description="Benchmark discrete audio tokenizers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -170,6 +200,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int)
     s.add_argument("--cache-dir", help="token cache folder (default: $DASB_CACHE_DIR or ~/.cache/dasb)")
     s.add_argument("--no-cache", action="store_true", help="encode and decode without the token cache")
+    s.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes for CPU-bound metrics (default: number of cores)")
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("cache", help="inspect or prune the token cache")
@@ -191,6 +223,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--benchmark", help="only this benchmark")
     s.add_argument("--metric", help="only this metric")
     s.set_defaults(func=_cmd_compare)
+
+    s = sub.add_parser("doctor", help="which tokenizers and benchmarks can run here, and how to fix the rest")
+    s.set_defaults(func=_cmd_doctor)
+
+    train = sub.add_parser("train", help="train tokenizer components").add_subparsers(dest="what", required=True)
+    s = train.add_parser("kmeans", help="k-means codebooks on SSL hidden states (discrete SSL tokens)")
+    s.add_argument("--model", required=True, help="SSL model: hub id or local folder (HuBERT, WavLM, wav2vec 2.0)")
+    s.add_argument("--revision", help="hub revision (commit hash) of the model")
+    s.add_argument("--layers", required=True, help="comma-separated hidden-state layers, e.g. 3,7,12")
+    s.add_argument("--k", type=int, default=500, help="clusters per layer (default 500)")
+    s.add_argument("--data", required=True, help="training corpus: a manifest, LibriSpeech tree, folder or 'mini'")
+    s.add_argument("--out", required=True, help="output folder (kmeans.safetensors + kmeans.json)")
+    s.add_argument("--max-utterances", type=int, help="use only the first N utterances")
+    s.add_argument("--normalize", action="store_true", help="zero-mean unit-variance input (large wav2vec 2.0 / WavLM)")
+    s.set_defaults(func=_cmd_train_kmeans)
     return p
 
 

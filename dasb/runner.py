@@ -15,6 +15,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Iterable
 
@@ -29,6 +30,7 @@ from dasb.items import ItemMaker, describe
 from dasb.registry import BENCHMARKS
 from dasb.results.listening import save_example
 from dasb.results.record import Record, RecordKey
+from dasb.scoring import Scorer
 from dasb.results.store import TOKENIZERS_FILE, RunStore
 from dasb.stats import summarize
 from dasb.suites import Suite
@@ -61,6 +63,7 @@ class Runner:
         overwrite: str = "never",
         progress: bool | None = None,
         cache_dir: str | Path | None = None,
+        workers: int = 1,
     ) -> None:
         if overwrite not in OVERWRITE_POLICIES:
             raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {overwrite!r}")
@@ -70,6 +73,7 @@ class Runner:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.store = RunStore(out_dir)
         self.cache = None if cache_dir is None else TokenCache(cache_dir)
+        self.scorer = Scorer(workers)
         self.run_id = uuid.uuid4().hex[:12]
         self.env = environment(device)
         self.summary = RunSummary()
@@ -148,8 +152,11 @@ class Runner:
                 "env": self.env,
             }
         )
-        for name in self.suite.tokenizers:
-            self._run_tokenizer(name, corpus)
+        try:
+            for name in self.suite.tokenizers:
+                self._run_tokenizer(name, corpus)
+        finally:
+            self.scorer.close()
         self.summary.errors = [r for r in self.store.records() if r.status == "error"]
         return self.summary
 
@@ -212,11 +219,12 @@ class Runner:
                 save_example(self.store.dir, card.name, item, corpus)  # listening examples for the site
                 for n, b in per_utt.items():
                     if utt.id in pending[n]:
-                        self._write(card, b, corpus, self._score(b, item, tok))
+                        self.scorer.submit(b, item, tok, partial(self._write, card, b, corpus))
                 if whole:
                     kept.append(item)
             bar.update(len(group))
         bar.close()
+        self.scorer.drain()
         for b in per_utt.values():
             self._write(card, b, corpus, self._aggregate(card, b, corpus))
         for n, b in whole.items():
@@ -229,21 +237,6 @@ class Runner:
                 self._fail_all(card, b, corpus, "error", describe(err))
                 continue
             self._write(card, b, corpus, results)
-
-    def _score(self, bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer) -> list[Result]:
-        uid = item.utterance.id
-        try:
-            values = bench.score(item, tok)
-        except Exception as err:
-            msg = f"utterance {uid} ({item.utterance.audio}): {describe(err)}"
-            return [Result(m, None, uid, "error", msg) for m in bench.metrics()]
-        out = []
-        for metric, value in values.items():
-            if isinstance(value, Exception):
-                out.append(Result(metric, None, uid, "error", f"utterance {uid} ({item.utterance.audio}): {describe(value)}"))
-            else:
-                out.append(Result(metric, float(value), uid))
-        return out
 
     def _aggregate(self, card: Card, bench: Benchmark, corpus: Corpus) -> list[Result]:
         results = []

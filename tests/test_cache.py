@@ -1,4 +1,5 @@
 """The token cache: reuse, identical records, corruption and killed writers."""
+import json
 import os
 import signal
 import subprocess
@@ -103,3 +104,13 @@ def test_a_writer_killed_mid_write_leaves_no_entry_read_as_valid(tmp_path):
     assert cache.info()["entries"] == len(entries)
     cache.prune()
     assert cache.info() == {"path": str(tmp_path), "entries": 0, "bytes": 0, "temporary_files": 0}
+
+
+def test_worker_pool_gives_the_same_records_in_the_same_order(tmp_path):
+    suite = Suite("t", "mini", ["pcm6", "mulaw8-8k"], {"reconstruction": {"max_utterances": 4}})
+    Runner(suite, tmp_path / "one", progress=False, workers=1).run()
+    Runner(suite, tmp_path / "two", progress=False, workers=2).run()
+    one = [(r["tokenizer"], r["utterance"], r["metric"], r["value"]) for r in map(json.loads, (tmp_path / "one" / "records.jsonl").read_text().splitlines())]
+    two = [(r["tokenizer"], r["utterance"], r["metric"], r["value"]) for r in map(json.loads, (tmp_path / "two" / "records.jsonl").read_text().splitlines())]
+    assert [x[:3] for x in one] == [x[:3] for x in two]
+    assert all(a[3] == pytest.approx(b[3], rel=1e-12, abs=1e-12) for a, b in zip(one, two))

@@ -53,6 +53,11 @@ class Result:
     ci_low: float | None = None
     ci_high: float | None = None
     n: int | None = None
+    row: str | None = None  # None: the tokenizer's row; GROUND_TRUTH: a measurement of the original audio
+
+
+# Leaderboard row of measurements on the unprocessed audio (ASR WER of the originals, ...): the ceiling.
+GROUND_TRUTH = "ground-truth"
 
 
 class Benchmark(ABC):
@@ -63,6 +68,9 @@ class Benchmark(ABC):
     needs_decoded: ClassVar[bool] = False
     needs_text: ClassVar[bool] = False
     needs_speaker: ClassVar[bool] = False
+    # True when score() uses nothing of the tokenizer but ``tokenizer.info`` and needs
+    # no models of its own: the runner may then score items in worker processes.
+    parallel_safe: ClassVar[bool] = False
 
     def __init__(self, **settings: Any) -> None:
         self.settings = settings

@@ -21,6 +21,7 @@ class Reconstruction(UtteranceBenchmark):
 
     name = "reconstruction"
     needs_decoded = True
+    parallel_safe = True
 
     def __init__(self, metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS, **settings: Any) -> None:
         super().__init__(metrics=list(metrics), **settings)

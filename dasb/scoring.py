@@ -1,0 +1,89 @@
+"""Scoring items with per-utterance benchmarks, in this process or in a worker pool.
+
+CPU-bound metrics (PESQ, STOI, ...) of benchmarks that declare
+``parallel_safe = True`` run in worker processes while the model stays in the
+main process; results come back in submission order, so records are written
+in the same order whatever the number of workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from dasb.benchmarks.base import Item, Result, UtteranceBenchmark
+from dasb.items import describe
+from dasb.tokenizers.base import AudioTokenizer, TokenizerInfo
+
+
+@dataclass(frozen=True)
+class TokenizerView:
+    """What a worker gets instead of the model: the tokenizer's description."""
+
+    info: TokenizerInfo
+
+
+def score_item(bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer | TokenizerView) -> list[Result]:
+    """Per-metric results of one item; exceptions become error results naming the file."""
+    uid = item.utterance.id
+    where = f"utterance {uid} ({item.utterance.audio})"
+    try:
+        values = bench.score(item, tok)  # type: ignore[arg-type]
+    except Exception as err:
+        return [Result(m, None, uid, "error", f"{where}: {describe(err)}") for m in bench.metrics()]
+    return [
+        Result(m, None, uid, "error", f"{where}: {describe(v)}") if isinstance(v, Exception) else Result(m, float(v), uid)
+        for m, v in values.items()
+    ]
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core; threads inside would oversubscribe
+
+
+class Scorer:
+    """Scores items; with ``workers > 1``, parallel-safe benchmarks go to a process pool.
+
+    ``submit`` queues work; ``drain`` hands finished results, in submission
+    order, to the callback given with each submission.
+    """
+
+    def __init__(self, workers: int = 1, max_pending: int = 64) -> None:
+        self.workers = workers
+        self.max_pending = max_pending
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: deque[tuple[Future | list[Result], Callable[[list[Result]], None]]] = deque()
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+        return self._pool
+
+    def submit(self, bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer, done: Callable[[list[Result]], None]) -> None:
+        """Score ``item`` now or in a worker; ``done`` receives its results in order."""
+        if self.workers > 1 and getattr(bench, "parallel_safe", False):
+            # Workers need the audio, not the tokens; leaving them out keeps the transfer small.
+            light = dataclasses.replace(item, tokens=None)
+            self._pending.append((self._get_pool().submit(score_item, bench, light, TokenizerView(tok.info)), done))
+        else:
+            self._pending.append((score_item(bench, item, tok), done))
+        if len(self._pending) > self.max_pending:
+            self.drain(keep=self.max_pending // 2)
+
+    def drain(self, keep: int = 0) -> None:
+        """Deliver results until at most ``keep`` submissions are outstanding."""
+        while len(self._pending) > keep:
+            work, done = self._pending.popleft()
+            done(work.result() if isinstance(work, Future) else work)
+
+    def close(self) -> None:
+        self.drain()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
