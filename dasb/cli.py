@@ -32,7 +32,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             if card.status != "available" and not args.all:
                 continue
             r = check_card(card)
-            note = card.description or card.reason or "" if r.ok else r.fix
+            note = (card.description or "") if r.ok else r.fix
             rows.append(f"{card.name:<26} {card.adapter:<14} {r.kind or '-':<9} {fmt(r.bitrate_kbps, '7.3f')} "
                         f"{fmt(r.frame_rate, '8.2f')} {fmt(r.codebooks, '3d')} {'yes' if r.ok else 'no':<9} {note}")
         print("\n".join(rows))

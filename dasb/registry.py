@@ -102,6 +102,19 @@ METRICS: Registry[Any] = Registry("metric", "dasb.metrics")
 
 # Built-in entries. Adding an adapter, benchmark or metric means adding one line here.
 ADAPTERS.register("pcm", "dasb.tokenizers.pcm:PCMTokenizer")
+ADAPTERS.register("codec2", "dasb.tokenizers.codec2:Codec2Tokenizer")
+ADAPTERS.register("opus", "dasb.tokenizers.opus:OpusTokenizer")
+ADAPTERS.register("melrvq", "dasb.tokenizers.melrvq:MelRVQTokenizer")
+ADAPTERS.register("mfcc-kmeans", "dasb.tokenizers.mfcc_kmeans:MFCCKMeansTokenizer")
+for _name, _cls in (("encodec", "EncodecTokenizer"), ("dac", "DacTokenizer"), ("mimi", "MimiTokenizer"),
+                    ("wavtokenizer", "WavTokenizerTokenizer"), ("xcodec", "XcodecTokenizer"),
+                    ("higgs-audio-v2", "HiggsAudioV2Tokenizer"), ("xcodec2", "Xcodec2Tokenizer"),
+                    ("neucodec", "NeuCodecTokenizer")):
+    ADAPTERS.register(_name, f"dasb.tokenizers.hf_codecs:{_cls}")
+ADAPTERS.register("ssl-kmeans", "dasb.tokenizers.ssl_kmeans:SSLKMeansTokenizer")
 BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruction")
+BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
+BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")
+BENCHMARKS.register("probes", "dasb.benchmarks.probes:Probes")
 for _name in ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance"):
     METRICS.register(_name, f"dasb.metrics.signal:{_name.upper()}")

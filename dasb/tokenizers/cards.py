@@ -10,7 +10,8 @@ A card file under ``tokenizers/`` holds one card, or a family::
 Fields: ``name``, ``adapter`` (a registered adapter name), ``params`` (keyword
 arguments of the adapter), ``checkpoint`` and ``revision`` (hub id or local path,
 passed to the adapter when set), ``license``, ``paper``, ``description``, and
-``status``/``reason`` for tokenizers that cannot be built here. A registered
+``status``/``reason`` for tokenizers that cannot be built here, ``published``
+(the authors' figures, for listing without weights). A registered
 adapter with no card is usable under its own name with default parameters.
 Extra card folders come from the ``DASB_CARDS`` environment variable
 (``os.pathsep``-separated).
@@ -29,7 +30,7 @@ from dasb.registry import ADAPTERS, RegistryError, unknown_name_message
 from dasb.tokenizers.base import AudioTokenizer
 
 BUILTIN_CARDS = Path(__file__).resolve().parents[2] / "tokenizers"
-CARD_FIELDS = ("name", "adapter", "params", "checkpoint", "revision", "license", "paper", "description", "status", "reason")
+CARD_FIELDS = ("name", "adapter", "params", "checkpoint", "revision", "license", "paper", "description", "status", "reason", "published")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Card:
     description: str | None = None
     status: str = "available"
     reason: str | None = None
+    # Figures as the authors publish them (sample_rate, frame_rate, codebooks, codebook_size,
+    # bitrate_kbps, kind): shown when the model cannot be built here; tests check them against configs.
+    published: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
     def config(self) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""``dasb doctor``: what can run on this machine now, and the one step that fixes the rest.
+
+A tokenizer card can run when its adapter imports (its extra is installed),
+its Python requirements are present, and its weights are on this machine (a
+local folder, ``$DASB_WEIGHTS`` or the Hugging Face cache). Checks never touch
+the network and never load a model.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from dasb.registry import ADAPTERS, BENCHMARKS
+from dasb.tokenizers.cards import Card, load_cards
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether one tokenizer card can run here, its headline figures, and how to fix it if not."""
+
+    name: str
+    ok: bool
+    fix: str | None
+    kind: str | None = None
+    frame_rate: float | None = None
+    codebooks: int | None = None
+    bitrate_kbps: float | None = None
+    published: bool = False  # figures from the card's published values, not a built model
+
+
+def _fix_for(card: Card) -> str | None:
+    if card.status != "available":
+        return f"unavailable: {card.reason}"
+    try:
+        cls = ADAPTERS.get(card.adapter)
+    except ImportError as err:
+        return f"install the adapter's extra ({err})"
+    extra = getattr(cls, "extra", None)
+    if extra and importlib.util.find_spec("transformers") is None:
+        return f"pip install 'dasb[{extra}]'"
+    kmeans = card.params.get("kmeans")
+    if kmeans and not (Path(kmeans).expanduser() / "kmeans.safetensors").is_file():
+        layers = ",".join(str(x) for x in card.params.get("layers", []))
+        return f"dasb train kmeans --model {card.checkpoint} --layers {layers} --k K --data CORPUS --out {kmeans}"
+    if card.checkpoint:
+        from dasb.tokenizers.hf_base import WEIGHTS_ENV, find_local
+
+        if find_local(card.checkpoint, card.revision) is None:
+            return (f"weights missing: huggingface-cli download {card.checkpoint} --revision {card.revision or 'main'}"
+                    f" (or files in ${WEIGHTS_ENV}/{card.checkpoint}/)")
+    return None
+
+
+def check_card(card: Card) -> Readiness:
+    """Readiness of one card; figures from ``published``, else from building it (cheap adapters only)."""
+    fix = _fix_for(card)
+    pub = card.published
+    if pub:
+        return Readiness(card.name, fix is None, fix, pub.get("kind"), pub.get("frame_rate"), pub.get("codebooks"),
+                         pub.get("bitrate_kbps"), published=True)
+    if fix is not None:
+        return Readiness(card.name, False, fix)
+    try:
+        info = card.build("cpu").info
+    except Exception as err:  # a card that cannot be built is reported, not raised
+        return Readiness(card.name, False, f"cannot build: {type(err).__name__}: {err}")
+    return Readiness(card.name, True, None, info.kind, info.frame_rate, info.num_codebooks, info.nominal_bitrate / 1000)
+
+
+def check_benchmarks() -> dict[str, str | None]:
+    """Benchmark name -> None when its module imports, else the import error (naming its extra)."""
+    out: dict[str, str | None] = {}
+    for name in BENCHMARKS.names():
+        try:
+            BENCHMARKS.get(name)
+            out[name] = None
+        except ImportError as err:
+            out[name] = str(err)
+    return out
+
+
+def report(include_unavailable: bool = True) -> str:
+    """The doctor's text report: one line per tokenizer card and per benchmark."""
+    lines = ["tokenizers:"]
+    for card in load_cards().values():
+        if card.status != "available" and not include_unavailable:
+            continue
+        r = check_card(card)
+        lines.append(f"  {'ok ' if r.ok else 'NO '} {r.name:<26} {'' if r.ok else r.fix}")
+    lines.append("benchmarks:")
+    for name, err in check_benchmarks().items():
+        lines.append(f"  {'ok ' if err is None else 'NO '} {name:<26} {err or ''}")
+    return "\n".join(lines)

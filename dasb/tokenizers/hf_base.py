@@ -1,0 +1,203 @@
+"""Shared machinery of the adapters built on Hugging Face ``transformers`` models.
+
+Loading follows the authors' release: ``Model.from_pretrained(hub_id, revision=...)``
+or a local folder. Weights that are not available fail within seconds with an
+error that names the hub id and the ways to supply it, instead of waiting for
+network retries. Tests inject a small random-initialised model through
+``model=`` (or ``config=``), so the real loading path stays the default.
+
+Batching: Hugging Face codecs pad with reflection, normalise loudness per input
+or attend over padded frames, so a padded batch does not give the codes an item
+gets alone. The adapters therefore batch items of equal length together and run
+each distinct length separately; lengths are the frames the model actually
+emitted for each item's own length.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+
+from dasb.tokenizers.base import AudioTokenizer, Tokens, TokenizerInfo
+
+WEIGHTS_ENV = "DASB_WEIGHTS"
+
+
+class WeightsUnavailable(RuntimeError):
+    """A checkpoint is neither a local folder, in the DASB weights folder, nor in the HF cache."""
+
+
+def require(module: str, extra: str) -> Any:
+    """Import ``module`` or raise an error naming the dasb extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(f"{module} is not installed: pip install 'dasb[{extra}]' ({err})") from err
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def find_local(checkpoint: str, revision: str | None, probe: str = "config.json") -> tuple[str, dict[str, Any]] | None:
+    """A local source of ``checkpoint`` without touching the network: an existing folder,
+    ``$DASB_WEIGHTS/<hub id>``, or the Hugging Face cache (loaded with ``local_files_only``)."""
+    local = Path(checkpoint).expanduser()
+    if local.is_dir():
+        return str(local), {}
+    root = os.environ.get(WEIGHTS_ENV)
+    if root and (Path(root) / checkpoint).is_dir():
+        return str(Path(root) / checkpoint), {}
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(checkpoint, probe, revision=revision), str):
+        return checkpoint, {"revision": revision, "local_files_only": True}
+    return None
+
+
+def how_to_supply(checkpoint: str, revision: str | None) -> str:
+    """The ways to make ``checkpoint`` available offline."""
+    rev = revision or "main"
+    return (f"`huggingface-cli download {checkpoint} --revision {rev}` on a connected machine (then copy "
+            f"~/.cache/huggingface), or put the files in ${WEIGHTS_ENV}/{checkpoint}/, or set the card's "
+            f"checkpoint to a local folder")
+
+
+def locate(checkpoint: str, revision: str | None, probe: str = "config.json") -> tuple[str, dict[str, Any]]:
+    """Where to load ``checkpoint`` from: ``(path_or_id, from_pretrained kwargs)``.
+
+    A local source (:func:`find_local`) first; the hub only when it is reachable
+    and ``HF_HUB_OFFLINE`` is unset. Raises :class:`WeightsUnavailable` otherwise,
+    within a few seconds.
+    """
+    found = find_local(checkpoint, revision, probe)
+    if found is not None:
+        return found
+    if not _offline() and _hub_reachable():
+        return checkpoint, {"revision": revision}
+    why = "HF_HUB_OFFLINE is set" if _offline() else "the hub is unreachable"
+    raise WeightsUnavailable(
+        f"weights for {checkpoint!r} (revision {revision or 'main'}) are not available: not a local folder, "
+        f"not under ${WEIGHTS_ENV}, not in the Hugging Face cache, and {why}. Supply them with "
+        + how_to_supply(checkpoint, revision) + "."
+    )
+
+
+def load_model(cls_name: str, checkpoint: str, revision: str | None) -> torch.nn.Module:
+    """``transformers.<cls_name>.from_pretrained`` after :func:`locate`."""
+    transformers = require("transformers", "neural")
+    where, kwargs = locate(checkpoint, revision)
+    return getattr(transformers, cls_name).from_pretrained(where, **kwargs)
+
+
+def length_groups(lengths: torch.Tensor) -> dict[int, list[int]]:
+    """Batch indices grouped by equal length."""
+    groups: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths.tolist()):
+        groups.setdefault(int(n), []).append(i)
+    return groups
+
+
+class HFTokenizer(AudioTokenizer):
+    """Base of the ``transformers`` adapters.
+
+    Subclasses name ``model_class`` (a ``transformers`` attribute), build
+    ``self.info`` from the model config in :meth:`describe`, and implement
+    :meth:`_encode` / :meth:`_decode` on same-length batches. Pass ``model=``
+    (a ready model) or ``config=`` (a config object, random init) to bypass
+    ``from_pretrained``; otherwise ``checkpoint`` is required.
+    """
+
+    model_class: str = ""
+    extra = "neural"
+
+    def __init__(
+        self,
+        name: str,
+        checkpoint: str | None = None,
+        revision: str | None = None,
+        model: torch.nn.Module | None = None,
+        config: Any = None,
+        half: bool = False,
+    ) -> None:
+        if model is None:
+            transformers = require("transformers", self.extra)
+            if config is not None:
+                cls = getattr(transformers, self.model_class)
+                model = cls.from_config(config) if self.model_class.startswith("Auto") else cls(config)
+            elif checkpoint is not None:
+                model = load_model(self.model_class, checkpoint, revision)
+            else:
+                raise ValueError(f"tokenizer {name!r}: give a checkpoint (hub id or folder), a model or a config")
+        self.model = model.eval()
+        self.half = half
+        self.device = "cpu"
+        self.info = self.describe(name, checkpoint, revision)
+
+    @abstractmethod
+    def describe(self, name: str, checkpoint: str | None, revision: str | None) -> TokenizerInfo:
+        """TokenizerInfo from ``self.model.config`` and the card's choices."""
+
+    @abstractmethod
+    def _encode(self, audio: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Codes ``[b, K, T]`` (and per-item side tensors) of a batch of equal-length items ``[b, C, N]``."""
+
+    def _decode(self, codes: torch.Tensor, side: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Audio ``[b, C, N']`` from codes ``[b, K, T]`` of equal length (encode-only adapters keep this)."""
+        raise NotImplementedError(f"tokenizer {self.info.name!r} is encode-only")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float16 if self.half and self.device.startswith("cuda") else torch.float32
+
+    def to(self, device: str) -> "HFTokenizer":
+        self.device = str(device)
+        self.model.to(device=device, dtype=self.dtype)
+        return self
+
+    @torch.inference_mode()
+    def encode(self, audio: torch.Tensor, lengths: torch.Tensor) -> Tokens:
+        parts: dict[int, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
+        for n, idx in length_groups(lengths).items():
+            x = audio[idx, :, :n].to(self.device, self.dtype)
+            codes, side = self._encode(x)
+            for j, i in enumerate(idx):
+                parts[i] = codes[j].long().cpu(), {k: v[j : j + 1].cpu() for k, v in side.items()}
+        b = audio.shape[0]
+        t = max(c.shape[-1] for c, _ in parts.values())
+        codes = torch.zeros(b, self.info.num_codebooks, t, dtype=torch.int64)
+        for i, (c, _) in parts.items():
+            codes[i, :, : c.shape[-1]] = c
+        out_len = torch.tensor([parts[i][0].shape[-1] for i in range(b)], dtype=torch.int64)
+        side = {k: torch.cat([parts[i][1][k] for i in range(b)]) for k in parts[0][1]}
+        return Tokens(codes, out_len, side=side)
+
+    @torch.inference_mode()
+    def decode(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor]:
+        spf = self.info.samples_per_frame
+        want = torch.round(tokens.lengths.double() * spf).long()
+        out = torch.zeros(tokens.codes.shape[0], self.info.channels, int(want.max()))
+        for t, idx in length_groups(tokens.lengths).items():
+            side = {k: v[idx].to(self.device, self.dtype) for k, v in tokens.side.items()}
+            wav = self._decode(tokens.codes[idx, :, :t].to(self.device), side).float().cpu()
+            # Trim or zero-pad to exactly frames x samples-per-frame: decoders overshoot
+            # (Mimi pads) or fall short (DAC's transposed convolutions), never by a frame.
+            n = min(wav.shape[-1], int(want[idx[0]]))
+            out[idx, :, :n] = wav[..., :n]
+        return out, want
