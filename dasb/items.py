@@ -25,10 +25,18 @@ def describe(err: BaseException) -> str:
 class ItemMaker:
     """Makes :class:`Item` objects for one tokenizer."""
 
-    def __init__(self, tok: AudioTokenizer, tokenizer_hash: str, batch_size: int, cache: TokenCache | None = None) -> None:
+    def __init__(
+        self,
+        tok: AudioTokenizer,
+        tokenizer_hash: str,
+        batch_size: int,
+        cache: TokenCache | None = None,
+        max_batch_seconds: float | None = None,
+    ) -> None:
         self.tok = tok
         self.tokenizer_hash = tokenizer_hash
         self.batch_size = batch_size
+        self.max_batch_samples = None if max_batch_seconds is None else int(max_batch_seconds * tok.info.sample_rate)
         self.cache = cache
         self.cache_hits = 0
 
@@ -79,14 +87,14 @@ class ItemMaker:
         waves = [w[None] for _, w, _ in group]
         rates = [sr for _, _, sr in group]
         t0 = time.perf_counter()
-        tokens = runtime.encode(self.tok, waves, rates, self.batch_size)
+        tokens = runtime.encode(self.tok, waves, rates, self.batch_size, self.max_batch_samples)
         t1 = time.perf_counter()
         decoded: list[np.ndarray | None] = [None] * len(group)
         if decode:
             # Decoded audio comes back at the reference's rate; decode per rate in the group.
             for rate in sorted(set(rates)):
                 idx = [i for i, r in enumerate(rates) if r == rate]
-                outs = runtime.decode(self.tok, [tokens[i] for i in idx], rate, 1, self.batch_size)
+                outs = runtime.decode(self.tok, [tokens[i] for i in idx], rate, 1, self.batch_size, self.max_batch_samples)
                 for i, wav in zip(idx, outs):
                     decoded[i] = wav[0]
         t2 = time.perf_counter()

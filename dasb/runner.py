@@ -203,7 +203,7 @@ class Runner:
         needed = set().union(*pending.values(), *chosen.values())
         wanted = [u for u in corpus.utterances if u.id in needed]
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
-        maker = ItemMaker(tok, card.config_hash, self.suite.batch_size, self.cache)
+        maker = ItemMaker(tok, card.config_hash, self.suite.batch_size, self.cache, self.suite.max_batch_seconds)
         kept: list[Item] = []
         load_errors: list[str] = []
         bar = tqdm(total=len(wanted), desc=card.name, unit="utt", disable=not self.progress, leave=False)

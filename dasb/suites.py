@@ -30,6 +30,7 @@ class Suite:
     tokenizers: list[str]
     benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
     batch_size: int = 8
+    max_batch_seconds: float | None = None  # padded audio per batch; bounds memory on long files
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +39,7 @@ class Suite:
             "tokenizers": self.tokenizers,
             "benchmarks": self.benchmarks,
             "batch_size": self.batch_size,
+            "max_batch_seconds": self.max_batch_seconds,
         }
 
 
@@ -64,6 +66,7 @@ def load_suite(spec: str) -> Suite:
             tokenizers=list(data["tokenizers"]),
             benchmarks={k: dict(v or {}) for k, v in benchmarks.items()},
             batch_size=int(data.get("batch_size", 8)),
+            max_batch_seconds=data.get("max_batch_seconds"),
         )
     except (KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"{path}: invalid suite ({type(err).__name__}: {err})") from err

@@ -92,3 +92,44 @@ def test_default_references_rank_as_expected(tmp_path):
     md = render(build(records, meta), "md")
     assert "| pcm16" in md and "pesq_wb ↑" in md
     assert render(build(records, meta), "csv").startswith("tokenizer,")
+
+
+class SmoothingPCM(ChunkedPCM):
+    """Codes depend on neighbouring samples (a 5-tap average), like any convolutional encoder."""
+
+    def encode(self, audio, lengths):
+        assert self.info.max_samples is None or audio.shape[-1] <= self.info.max_samples
+        kernel = torch.ones(1, 1, 5) / 5
+        smooth = torch.nn.functional.conv1d(audio.mean(1, keepdim=True), kernel, padding=2)
+        return PCMTokenizer.encode(self, smooth, lengths)
+
+
+def test_overlapping_windows_hide_chunk_edges():
+    x = speech_like_signal(0.3, 16000)
+    whole = SmoothingPCM()
+    whole.info = dataclasses.replace(whole.info, max_samples=None)
+    chunked = SmoothingPCM()
+    a = runtime.encode(whole, [x], [16000])[0]
+    b = runtime.encode(chunked, [x], [16000])[0]
+    assert a.codes.shape == b.codes.shape and torch.equal(a.codes, b.codes)
+
+
+class OOMPCM(PCMTokenizer):
+    def encode(self, audio, lengths):
+        if audio.shape[0] > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return super().encode(audio, lengths)
+
+
+def test_out_of_memory_batches_are_split_with_a_warning():
+    waves = [speech_like_signal(0.05 * (i + 1), 16000, seed=i) for i in range(5)]
+    plain = runtime.encode(PCMTokenizer("p", 16000, 8), waves, [16000] * 5, batch_size=8)
+    with pytest.warns(UserWarning, match="out of memory"):
+        split = runtime.encode(OOMPCM("o", 16000, 8), waves, [16000] * 5, batch_size=8)
+    assert all(torch.equal(a.codes, b.codes) for a, b in zip(plain, split))
+
+
+def test_batches_respect_count_and_sample_budgets():
+    sizes = [100, 900, 300, 200, 800]
+    assert runtime._batches(sizes, 2, None) == [[0, 3], [2, 4], [1]]
+    assert runtime._batches(sizes, 8, 1000) == [[0, 3, 2], [4], [1]]

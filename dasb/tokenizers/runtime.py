@@ -3,8 +3,20 @@
 Adapters only ever see padded batches at their native rate and channel count;
 callers only ever see one :class:`Tokens` per utterance and decoded audio at
 the rate they ask for.
+
+- Batches hold items of similar length (sorted), at most ``batch_size`` items
+  and at most ``max_batch_samples`` padded samples; a batch that runs out of
+  memory is retried in halves, with a warning.
+- Audio longer than ``info.max_samples`` is cut into windows that overlap by
+  an eighth of a window on each side; only each window's central frames are
+  kept, so no kept frame is computed at a window edge. Decoding does the same
+  on token frames.
 """
 from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -12,61 +24,114 @@ import torch
 from dasb.audio import pad_batch, resample, to_channels
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
+T = TypeVar("T")
+X = TypeVar("X")
 
-def _chunk_frames(tok: AudioTokenizer) -> int | None:
-    """Token frames per chunk when inputs must be chunked, else None."""
+
+@dataclass(frozen=True)
+class Window:
+    """Frames ``[start, stop)`` of an utterance, kept from a window starting at frame ``begin``."""
+
+    item: int
+    begin: int
+    start: int
+    stop: int
+    end: int
+
+
+def _windows(item: int, total_frames: int, tok: AudioTokenizer) -> list[Window]:
+    """Overlapping windows covering ``total_frames`` token frames (one window if no limit)."""
     info = tok.info
     if info.max_samples is None:
-        return None
+        return [Window(item, 0, 0, total_frames, total_frames)]
     spf = info.samples_per_frame
     if info.variable_rate or abs(spf - round(spf)) > 1e-6:
         raise ValueError(f"tokenizer {info.name!r}: chunking needs a whole number of samples per frame")
-    return max(1, info.max_samples // int(round(spf)))
+    size = max(1, info.max_samples // int(round(spf)))
+    context = size // 8
+    core = size - 2 * context
+    return [
+        Window(item, max(0, s - context), s, min(s + core, total_frames), min(total_frames, s + core + context))
+        for s in range(0, max(total_frames, 1), core)
+    ]
 
 
-def _batches(order: list[int], batch_size: int) -> list[list[int]]:
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+def _batches(sizes: list[int], batch_size: int, max_batch_samples: int | None) -> list[list[int]]:
+    """Indices grouped by ascending size, within the item count and padded-size budgets."""
+    order = sorted(range(len(sizes)), key=lambda j: sizes[j])
+    batches: list[list[int]] = []
+    for j in order:
+        last = batches[-1] if batches else None
+        fits = last is not None and len(last) < batch_size and (
+            max_batch_samples is None or (len(last) + 1) * sizes[j] <= max_batch_samples
+        )
+        if fits:
+            last.append(j)
+        else:
+            batches.append([j])
+    return batches
+
+
+def _with_oom_fallback(fn: Callable[[list[X]], list[T]], items: list[X]) -> list[T]:
+    """``fn(items)``; on out-of-memory, the same in two halves (recursively)."""
+    try:
+        return fn(items)
+    except RuntimeError as err:  # torch.OutOfMemoryError is a RuntimeError
+        if "out of memory" not in str(err).lower() or len(items) == 1:
+            raise
+        warnings.warn(f"out of memory on a batch of {len(items)}; retrying as two batches of {len(items) // 2}+")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = len(items) // 2
+        return _with_oom_fallback(fn, items[:half]) + _with_oom_fallback(fn, items[half:])
 
 
 @torch.inference_mode()
 def encode(
-    tok: AudioTokenizer, waves: list[np.ndarray], sample_rates: list[int], batch_size: int = 8
+    tok: AudioTokenizer,
+    waves: list[np.ndarray],
+    sample_rates: list[int],
+    batch_size: int = 8,
+    max_batch_samples: int | None = None,
 ) -> list[Tokens]:
-    """Encode each ``[C, N]`` waveform (any rate, any channels) to one :class:`Tokens`.
-
-    Audio is resampled to the native rate and mapped to the native channel
-    count; items are batched by similar length; audio longer than
-    ``info.max_samples`` is encoded in consecutive chunks whose tokens are
-    concatenated.
-    """
+    """Encode each ``[C, N]`` waveform (any rate, any channels) to one :class:`Tokens`."""
     info = tok.info
     native = [to_channels(resample(w, sr, info.sample_rate), info.channels) for w, sr in zip(waves, sample_rates)]
-    frames = _chunk_frames(tok)
-    pieces: list[tuple[int, np.ndarray]] = []  # (utterance index, chunk)
-    for i, w in enumerate(native):
-        if frames is None:
-            pieces.append((i, w))
-        else:
-            step = frames * int(round(info.samples_per_frame))
-            pieces.extend((i, w[:, s : s + step]) for s in range(0, w.shape[-1], step))
-    order = sorted(range(len(pieces)), key=lambda j: pieces[j][1].shape[-1])
-    encoded: dict[int, Tokens] = {}
-    for batch in _batches(order, batch_size):
-        audio, lengths = pad_batch([pieces[j][1] for j in batch])
+    spf = info.samples_per_frame
+    frames = [int(np.ceil(x.shape[-1] / spf)) for x in native]
+    windows = [w for i, n in enumerate(frames) for w in _windows(i, n, tok)]
+    clips = [
+        native[w.item] if info.max_samples is None
+        else native[w.item][:, int(round(w.begin * spf)) : int(round(w.end * spf))]
+        for w in windows
+    ]
+
+    def run(batch: list[int]) -> list[Tokens]:
+        audio, lengths = pad_batch([clips[j] for j in batch])
         out = tok.encode(audio, lengths)
-        for b, j in enumerate(batch):
-            encoded[j] = out.item(b)
-    result: list[Tokens] = []
+        return [out.item(b) for b in range(len(batch))]
+
+    encoded: dict[int, Tokens] = {}
+    for batch in _batches([c.shape[-1] for c in clips], batch_size, max_batch_samples):
+        encoded.update(zip(batch, _with_oom_fallback(run, batch)))
+    result = []
     for i in range(len(waves)):
-        parts = [encoded[j] for j in range(len(pieces)) if pieces[j][0] == i]
-        result.append(parts[0] if len(parts) == 1 else _concat(parts))
+        parts = [(windows[j], encoded[j]) for j in range(len(windows)) if windows[j].item == i]
+        result.append(parts[0][1] if info.max_samples is None else _stitch(parts))
     return result
 
 
-def _concat(parts: list[Tokens]) -> Tokens:
-    codes = torch.cat([p.codes for p in parts], dim=-1)
-    mask = None if parts[0].mask is None else torch.cat([p.mask for p in parts], dim=-1)
-    return Tokens(codes, torch.tensor([codes.shape[-1]]), mask, dict(parts[0].side))
+def _slice(t: Tokens, a: int, b: int) -> Tokens:
+    b = min(b, int(t.lengths[0]))
+    mask = None if t.mask is None else t.mask[:, :, a:b]
+    return Tokens(t.codes[:, :, a:b], torch.tensor([max(b - a, 0)]), mask, dict(t.side))
+
+
+def _stitch(parts: list[tuple[Window, Tokens]]) -> Tokens:
+    kept = [_slice(t, w.start - w.begin, w.stop - w.begin) for w, t in parts]
+    codes = torch.cat([k.codes for k in kept], dim=-1)
+    mask = None if kept[0].mask is None else torch.cat([k.mask for k in kept], dim=-1)
+    return Tokens(codes, torch.tensor([codes.shape[-1]]), mask, dict(kept[0].side))
 
 
 def _pad_tokens(items: list[Tokens]) -> Tokens:
@@ -88,29 +153,37 @@ def _pad_tokens(items: list[Tokens]) -> Tokens:
 
 @torch.inference_mode()
 def decode(
-    tok: AudioTokenizer, tokens: list[Tokens], out_rate: int, out_channels: int = 1, batch_size: int = 8
+    tok: AudioTokenizer,
+    tokens: list[Tokens],
+    out_rate: int,
+    out_channels: int = 1,
+    batch_size: int = 8,
+    max_batch_samples: int | None = None,
 ) -> list[np.ndarray]:
     """Decode per-utterance tokens to float32 ``[out_channels, N]`` at ``out_rate``."""
     info = tok.info
     if not info.decodes:
         raise NotImplementedError(f"tokenizer {info.name!r} is encode-only")
-    frames = _chunk_frames(tok)
-    pieces: list[tuple[int, Tokens]] = []
-    for i, t in enumerate(tokens):
-        n = int(t.lengths[0])
-        step = n if frames is None else frames
-        for s in range(0, max(n, 1), max(step, 1)):
-            e = min(n, s + step)
-            mask = None if t.mask is None else t.mask[:, :, s:e]
-            pieces.append((i, Tokens(t.codes[:, :, s:e], torch.tensor([e - s]), mask, dict(t.side))))
-    order = sorted(range(len(pieces)), key=lambda j: int(pieces[j][1].lengths[0]))
+    spf = info.samples_per_frame
+    windows = [w for i, t in enumerate(tokens) for w in _windows(i, int(t.lengths[0]), tok)]
+    pieces = [_slice(tokens[w.item], w.begin, w.end) for w in windows]
+
+    def run(batch: list[int]) -> list[np.ndarray]:
+        audio, lengths = tok.decode(_pad_tokens([pieces[j] for j in batch]))
+        return [audio[b, :, : int(lengths[b])].float().cpu().numpy() for b in range(len(batch))]
+
     decoded: dict[int, np.ndarray] = {}
-    for batch in _batches(order, batch_size):
-        audio, lengths = tok.decode(_pad_tokens([pieces[j][1] for j in batch]))
-        for b, j in enumerate(batch):
-            decoded[j] = audio[b, :, : int(lengths[b])].float().cpu().numpy()
+    sizes = [int(round(int(p.lengths[0]) * spf)) for p in pieces]
+    for batch in _batches(sizes, batch_size, max_batch_samples):
+        decoded.update(zip(batch, _with_oom_fallback(run, batch)))
     result = []
     for i in range(len(tokens)):
-        wav = np.concatenate([decoded[j] for j in range(len(pieces)) if pieces[j][0] == i], axis=-1)
+        parts = []
+        for j, w in enumerate(windows):
+            if w.item == i:
+                a = int(round((w.start - w.begin) * spf))
+                b = None if w.stop == w.end else int(round((w.stop - w.begin) * spf))
+                parts.append(decoded[j][:, a:b])
+        wav = np.concatenate(parts, axis=-1)
         result.append(to_channels(resample(wav, info.sample_rate, out_rate), out_channels))
     return result
