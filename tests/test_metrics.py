@@ -82,3 +82,11 @@ def test_envelope_alignment_finds_a_delay_without_phase(speech):
     fake = (env * rng.standard_normal(len(x))).astype(np.float32)
     delayed = np.concatenate([np.zeros(240, np.float32), fake])[: len(x)]
     assert abs(estimate_delay(x, delayed, sr, "envelope") - 240) <= 16
+
+
+def test_long_files_are_scored_in_segments():
+    from dasb.benchmarks.reconstruction import segments
+
+    assert segments(100, 30) == [(0, 30), (30, 60), (60, 100)]
+    assert segments(100, 40) == [(0, 40), (40, 80), (80, 100)]
+    assert segments(20, 30) == [(0, 20)]
