@@ -7,31 +7,28 @@ record is an error or was skipped shows that status, never a number.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from dasb.leaderboard.merge import merge_runs
 from dasb.results.record import Record
-from dasb.results.store import RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest
 
 ARROWS = {True: " ↑", False: " ↓", None: ""}
-META_COLUMNS = ["tokenizer", "kind", "kbps", "frame_hz", "codebooks"]
+META_COLUMNS = ["tokenizer", "kind", "kbps", "kbps_from", "frame_hz", "codebooks"]
+# An aggregate record of this (benchmark, metric), in bits/s, replaces the nominal bitrate:
+# measured beats declared (variable-rate tokenizers, container overhead).
+MEASURED_BITRATE = ("tokens", "bitrate_bps")
 
 
 def load_runs(run_dirs: list[str | Path]) -> tuple[list[Record], dict[str, dict]]:
-    """Current records and tokenizer metadata of one or more run directories."""
-    records: list[Record] = []
-    meta: dict[str, dict] = {}
-    for d in run_dirs:
-        d = Path(d)
-        path = d / RECORDS_FILE
-        if not path.exists():
-            raise FileNotFoundError(f"{d}: no {RECORDS_FILE} (is this a dasb run directory?)")
-        records.extend(iter_records(path))
-        if (d / TOKENIZERS_FILE).exists():
-            meta.update(json.loads((d / TOKENIZERS_FILE).read_text()))
-    return list(latest(records).values()), meta
+    """Current records and tokenizer metadata of one or more run directories.
+
+    Conflicts between run directories are resolved to the newer record; use
+    :func:`dasb.leaderboard.merge.merge_runs` to get them reported.
+    """
+    merged = merge_runs(run_dirs)
+    return merged.records, merged.meta
 
 
 def column_name(benchmark: str, metric: str, higher_is_better: bool | None) -> str:
@@ -42,20 +39,29 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
     """Wide table: one row per tokenizer, one column per (benchmark, metric) aggregate.
 
     Numeric cells are floats; cells whose record is not ``ok`` hold the string
-    ``"error"`` or ``"skipped"``.
+    ``"error"`` or ``"skipped"``. ``kbps`` is the measured bitrate when a
+    ``tokens/bitrate_bps`` aggregate exists (``kbps_from`` says which).
     """
     rows: dict[str, dict] = {}
     columns: dict[str, None] = {}
+    measured = {
+        r.tokenizer: r.value / 1000
+        for r in records
+        if r.utterance is None and r.status == "ok" and (r.benchmark, r.metric) == MEASURED_BITRATE
+    }
     for rec in records:
         if rec.utterance is not None:
             continue
         m = meta.get(rec.tokenizer, {})
+        nominal = m["nominal_bitrate"] / 1000 if m.get("nominal_bitrate") is not None else None
+        kbps = measured.get(rec.tokenizer, nominal)
         row = rows.setdefault(
             rec.tokenizer,
             {
                 "tokenizer": rec.tokenizer,
                 "kind": m.get("kind", "?"),
-                "kbps": m["nominal_bitrate"] / 1000 if "nominal_bitrate" in m else None,
+                "kbps": kbps,
+                "kbps_from": "measured" if rec.tokenizer in measured else ("nominal" if kbps is not None else None),
                 "frame_hz": m.get("frame_rate"),
                 "codebooks": m.get("num_codebooks"),
             },

@@ -1,0 +1,110 @@
+"""Files the site puts next to its pages: plots and listening examples."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dasb.leaderboard.plots import Point, bars, quality_vs_bitrate, scatter_xy
+from dasb.leaderboard.site import SiteData
+from dasb.results.listening import AUDIO_DIR, safe_name
+
+PLOTS_DIR = "plots"
+
+
+@dataclass
+class Figure:
+    """A plot file (relative to the site root) and its caption."""
+
+    src: str
+    caption: str
+
+
+@dataclass
+class Figures:
+    """Plots per benchmark, extra plots for the overview, and notes on plots that could not be drawn."""
+
+    by_metric: dict[tuple[str, str], Figure] = field(default_factory=dict)
+    extra: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _points(data: SiteData, benchmark: str, metric: str) -> list[Point]:
+    points = []
+    for t in data.tokenizers:
+        rec = data.cells.get((t, benchmark, metric))
+        kbps = data.kbps(t)
+        if rec is not None and rec.status == "ok" and kbps is not None and kbps > 0:
+            points.append(Point(t, kbps, rec.value, str(data.row(t)["kind"]), rec.ci_low, rec.ci_high))
+    return points
+
+
+def draw_plots(data: SiteData, out: Path) -> Figures:
+    """Quality against bitrate for every directional metric; utilisation and LM plots when recorded."""
+    figs = Figures()
+    for bench, metrics in data.metrics.items():
+        for metric, higher in metrics.items():
+            points = _points(data, bench, metric)
+            if higher is None or not points:
+                continue
+            rel = f"{PLOTS_DIR}/{safe_name(bench)}__{safe_name(metric)}.png"
+            quality_vs_bitrate(points, f"{bench}/{metric}", higher, out / rel)
+            caption = f"{bench}/{metric} against bitrate (log scale); dashed: Pareto front; bars: 95% intervals"
+            figs.by_metric[(bench, metric)] = Figure(rel, caption)
+    util = [m for m in data.metrics.get("tokens", {}) if "util" in m]
+    if util:
+        values = {t: v for t in data.tokenizers if (v := data.value(t, "tokens", util[0])) is not None}
+        if values:
+            rel = f"{PLOTS_DIR}/tokens__{safe_name(util[0])}.png"
+            bars(values, f"tokens/{util[0]}", out / rel)
+            figs.extra.append(Figure(rel, f"Codebook utilisation (tokens/{util[0]})"))
+    else:
+        figs.notes.append("No codebook utilisation plot: no tokens/*util* metric in these runs.")
+    lm = [m for m in data.metrics.get("lm", {}) if "bits" in m]
+    recon = data.headlines.get("reconstruction")
+    if lm and recon:
+        points = []
+        for t in data.tokenizers:
+            x, y = data.value(t, "lm", lm[0]), data.value(t, "reconstruction", recon)
+            if x is not None and y is not None:
+                points.append(Point(t, x, y, str(data.row(t)["kind"])))
+        if points:
+            rel = f"{PLOTS_DIR}/lm__{safe_name(lm[0])}__vs__{safe_name(recon)}.png"
+            scatter_xy(points, f"lm/{lm[0]}", f"reconstruction/{recon}", out / rel)
+            figs.extra.append(Figure(rel, f"Token LM lm/{lm[0]} against reconstruction/{recon}"))
+    else:
+        figs.notes.append("No LM plot: needs lm/*bits* and reconstruction metrics in these runs.")
+    return figs
+
+
+@dataclass
+class Listening:
+    """Copied listening examples: utterance names, and file paths relative to the site root."""
+
+    utterances: list[str] = field(default_factory=list)
+    reference: dict[str, str] = field(default_factory=dict)
+    decoded: dict[str, dict[str, str]] = field(default_factory=dict)  # tokenizer -> utterance -> path
+
+
+def copy_listening(data: SiteData, out: Path) -> Listening:
+    """Copy the run directories' listening examples next to the site (the first run dir holding a file wins)."""
+    found = Listening()
+    by_safe = {safe_name(t): t for t in data.tokenizers}
+    for run_dir in data.merged.run_dirs:
+        base = run_dir / AUDIO_DIR
+        for path in sorted((base / "reference").glob("*.flac")):
+            if path.stem not in found.reference:
+                found.reference[path.stem] = _copy(path, base, out)
+        for path in sorted((base / "decoded").glob("*/*.flac")):
+            tok = by_safe.get(path.parent.name)
+            if tok is not None and path.stem not in found.decoded.setdefault(tok, {}):
+                found.decoded[tok][path.stem] = _copy(path, base, out)
+    found.utterances = sorted(found.reference)
+    return found
+
+
+def _copy(path: Path, base: Path, out: Path) -> str:
+    rel = Path(AUDIO_DIR) / path.relative_to(base)
+    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, out / rel)
+    return rel.as_posix()

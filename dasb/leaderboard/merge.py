@@ -1,0 +1,94 @@
+"""Merge the records of several run directories (runs, machines) and report conflicts.
+
+Within one run directory, a later record for a key supersedes an earlier one
+(that is how resumption and ``--overwrite`` work). Across run directories, two
+current records for the same key with a different status or value are a
+*conflict*: both cannot be right, so it is reported, never silently resolved.
+The newer record (by ``created_at``) is shown. A leaderboard cell measured under
+several configurations (tokenizer, benchmark or dataset hash) is reported too,
+because the table has one cell per tokenizer x benchmark x metric.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dasb.results.record import Record, RecordKey
+from dasb.results.store import RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest
+
+
+@dataclass
+class Merged:
+    """Current records of several run directories, newest last, with warnings."""
+
+    records: list[Record]
+    meta: dict[str, dict]
+    warnings: list[str] = field(default_factory=list)
+    run_dirs: list[Path] = field(default_factory=list)
+
+
+def _shown(rec: Record) -> str:
+    return repr(rec.value) if rec.status == "ok" else f"{rec.status} ({rec.message})"
+
+
+def _describe(key: RecordKey) -> str:
+    where = f"utterance {key.utterance}" if key.utterance is not None else "aggregate"
+    return f"{key.tokenizer} / {key.benchmark} / {key.dataset} / {where} / {key.metric}"
+
+
+def merge_runs(run_dirs: list[str | Path]) -> Merged:
+    """Load and merge run directories; conflicting records become warnings."""
+    dirs = [Path(d) for d in run_dirs]
+    chosen: dict[RecordKey, tuple[Record, Path]] = {}
+    meta: dict[str, dict] = {}
+    warnings: list[str] = []
+    conflicts = 0
+    for d in dirs:
+        path = d / RECORDS_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{d}: no {RECORDS_FILE} (is this a dasb run directory?)")
+        for key, rec in latest(iter_records(path)).items():
+            if key not in chosen:
+                chosen[key] = (rec, d)
+                continue
+            old, old_dir = chosen[key]
+            if (old.status, old.value) == (rec.status, rec.value):
+                continue
+            conflicts += 1
+            if conflicts <= 50:  # the count below says how many there are in all
+                warnings.append(
+                    f"conflict: {_describe(key)}: {old_dir} has {_shown(old)} ({old.created_at}), "
+                    f"{d} has {_shown(rec)} ({rec.created_at}); showing the newer"
+                )
+            if rec.created_at >= old.created_at:
+                chosen[key] = (rec, d)
+        tok_file = d / TOKENIZERS_FILE
+        if tok_file.exists():
+            for name, info in json.loads(tok_file.read_text(encoding="utf-8")).items():
+                known = meta.get(name)
+                if known is not None and known.get("config_hash") != info.get("config_hash"):
+                    warnings.append(f"tokenizer {name!r} has different configurations in different runs ({d})")
+                meta[name] = info
+    if conflicts > 50:
+        warnings.append(f"{conflicts} conflicting records in all (first 50 listed)")
+    records = sorted((rec for rec, _ in chosen.values()), key=lambda r: r.created_at)
+    warnings.extend(_config_clashes(records))
+    return Merged(records, meta, warnings, dirs)
+
+
+def _config_clashes(records: list[Record]) -> list[str]:
+    """Leaderboard cells backed by aggregates of more than one configuration."""
+    configs: dict[tuple[str, str], set[tuple]] = defaultdict(set)
+    for r in records:
+        if r.utterance is None:
+            configs[(r.tokenizer, r.benchmark)].add(
+                (r.tokenizer_config_hash, r.benchmark_config_hash, r.dataset, r.dataset_hash)
+            )
+    return [
+        f"{tok} / {bench}: measured under {len(c)} configurations "
+        "(tokenizer, benchmark settings or dataset differ); each cell shows its newest"
+        for (tok, bench), c in sorted(configs.items())
+        if len(c) > 1
+    ]

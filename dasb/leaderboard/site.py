@@ -1,0 +1,139 @@
+"""What the leaderboard site shows, computed from merged records (no HTML here).
+
+Definitions the site documents on its overview page:
+
+- **Bitrate bands** (kbps, after DASB's low / medium / high): low < 1.5,
+  medium 1.5 to 6 (inclusive), high > 6. The bitrate is the measured one
+  (``tokens/bitrate_bps``) when recorded, else the nominal one.
+- **Best in band**: per metric with a direction, the best aggregate value among
+  tokenizers of the same band (ties all marked). Not a significance claim.
+- **Headline metric** of a benchmark: ``HEADLINES`` when recorded, else the first
+  metric (alphabetically) with a direction, else the first metric.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from dasb.leaderboard.compare import Comparison, compare
+from dasb.leaderboard.merge import Merged
+from dasb.leaderboard.table import build
+from dasb.results.record import Record
+
+BANDS = (("low", 0.0, 1.5), ("medium", 1.5, 6.0), ("high", 6.0, math.inf))
+HEADLINES = {
+    "reconstruction": "pesq_wb",
+    "tokens": "entropy_bitrate_bps",
+    "lm": "bits_per_second",
+}
+
+
+def band(kbps: float | None) -> str:
+    """Bitrate band name of ``kbps`` ("unknown" when there is no bitrate)."""
+    if kbps is None or (isinstance(kbps, float) and math.isnan(kbps)):
+        return "unknown"
+    if kbps < BANDS[0][2]:
+        return "low"
+    return "medium" if kbps <= BANDS[1][2] else "high"
+
+
+def headline(benchmark: str, metrics: dict[str, bool | None]) -> str:
+    """The headline metric of ``benchmark`` among its recorded ``metrics`` (see module doc)."""
+    if HEADLINES.get(benchmark) in metrics:
+        return HEADLINES[benchmark]
+    directed = [m for m in sorted(metrics) if metrics[m] is not None]
+    return (directed or sorted(metrics))[0]
+
+
+def _better(x: float, y: float, higher_is_better: bool) -> bool:
+    return x > y if higher_is_better else x < y
+
+
+@dataclass
+class SiteData:
+    """Everything the pages need, in table order (``build``'s row order)."""
+
+    merged: Merged
+    table: pd.DataFrame
+    cells: dict[tuple[str, str, str], Record]
+    metrics: dict[str, dict[str, bool | None]]
+    headlines: dict[str, str]
+    best: set[tuple[str, str, str]] = field(default_factory=set)
+
+    @property
+    def tokenizers(self) -> list[str]:
+        return list(self.table["tokenizer"])
+
+    def row(self, tokenizer: str) -> dict:
+        return self.table[self.table["tokenizer"] == tokenizer].iloc[0].to_dict()
+
+    def kbps(self, tokenizer: str) -> float | None:
+        v = self.row(tokenizer)["kbps"]
+        return None if v is None or pd.isna(v) else float(v)
+
+    def value(self, tokenizer: str, benchmark: str, metric: str) -> float | None:
+        rec = self.cells.get((tokenizer, benchmark, metric))
+        return rec.value if rec is not None and rec.status == "ok" else None
+
+    def ranking(self, benchmark: str, metric: str) -> list[str]:
+        """Tokenizers with an ok aggregate, best first (needs a metric direction)."""
+        higher = self.metrics[benchmark][metric]
+        scored = [(self.value(t, benchmark, metric), t) for t in self.tokenizers]
+        scored = [(v, t) for v, t in scored if v is not None]
+        return [t for v, t in sorted(scored, key=lambda vt: (-vt[0] if higher else vt[0], vt[1]))]
+
+    def neighbour_comparison(self, tokenizer: str, benchmark: str) -> Comparison | str:
+        """Paired comparison on the headline metric with the next-better tokenizer (the runner-up for the best).
+
+        Returns a message instead when there is nothing to compare with.
+        """
+        metric = self.headlines[benchmark]
+        if self.metrics[benchmark][metric] is None:
+            return f"{metric} has no better direction"
+        ranking = self.ranking(benchmark, metric)
+        if tokenizer not in ranking or len(ranking) < 2:
+            return "no other tokenizer has a value to compare with"
+        i = ranking.index(tokenizer)
+        other = ranking[i - 1] if i > 0 else ranking[1]
+        try:
+            return compare(self.merged.records, tokenizer, other, benchmark, metric)
+        except ValueError as err:
+            return str(err)
+
+    def environments(self, tokenizer: str) -> list[tuple[dict, list[str]]]:
+        """Distinct environments of ``tokenizer``'s records, each with its run ids."""
+        out: dict[str, tuple[dict, set[str]]] = {}
+        for r in self.merged.records:
+            if r.tokenizer == tokenizer:
+                key = repr(sorted(r.env.items(), key=lambda kv: kv[0]))
+                out.setdefault(key, (r.env, set()))[1].add(r.run_id)
+        return [(env, sorted(runs)) for env, runs in out.values()]
+
+
+def site_data(merged: Merged) -> SiteData:
+    """Collect the table, aggregate cells, metric directions, headlines and best-in-band marks."""
+    table = build(merged.records, merged.meta)
+    cells: dict[tuple[str, str, str], Record] = {}
+    metrics: dict[str, dict[str, bool | None]] = {}
+    for r in merged.records:  # newest last, as in build(): the same record wins
+        if r.utterance is None:
+            cells[(r.tokenizer, r.benchmark, r.metric)] = r
+            metrics.setdefault(r.benchmark, {})[r.metric] = r.higher_is_better
+    metrics = {b: dict(sorted(m.items())) for b, m in sorted(metrics.items())}
+    data = SiteData(merged, table, cells, metrics, {b: headline(b, m) for b, m in metrics.items()})
+    bands = {t: band(data.kbps(t)) for t in data.tokenizers}
+    for bench, ms in metrics.items():
+        for metric, higher in ms.items():
+            if higher is None:
+                continue
+            best: dict[str, float] = {}
+            for t in data.tokenizers:
+                v = data.value(t, bench, metric)
+                if v is not None and (bands[t] not in best or _better(v, best[bands[t]], higher)):
+                    best[bands[t]] = v
+            data.best.update(
+                (t, bench, metric) for t in data.tokenizers if data.value(t, bench, metric) == best.get(bands[t])
+            )
+    return data
