@@ -1,0 +1,66 @@
+"""Token robustness: unit edit distance (UED) under audio augmentations.
+
+For each utterance and augmentation, the original and the augmented copy are
+encoded (each alone, batch size 1, through :func:`dasb.tokenizers.runtime.encode`)
+and compared with :func:`dasb.tokenseq.unit_edit_distance`: the Levenshtein
+distance between de-duplicated frame-symbol sequences over the original's length
+(Gat et al., 2023). ``codebooks`` picks the symbols: ``"first"`` (codebook 0,
+the default — the coarse level of RVQ codecs) or ``"all"`` (a frame's full code
+tuple). A deterministic encoder gives exactly 0 for ``identity``.
+
+Audio longer than ``max_seconds`` is cropped to its centred window first, which
+keeps per-sample tokenizers (16 000 tokens per second) affordable.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from dasb.augment import get_augmentation
+from dasb.benchmarks.base import Item, UtteranceBenchmark
+from dasb.tokenizers import runtime
+from dasb.tokenizers.base import AudioTokenizer
+from dasb.tokenseq import frame_symbol_pair, unit_edit_distance
+
+DEFAULT_AUGMENTATIONS = ("gain_-6db", "noise_30db", "noise_20db", "noise_10db", "noise_0db",
+                         "speed_1.1", "pitch_2st", "resample_8000", "reverb_300ms")
+
+
+def centre_crop(x: np.ndarray, n: int) -> np.ndarray:
+    """The centred window of at most ``n`` samples of 1-D ``x``."""
+    start = max(0, (len(x) - n) // 2)
+    return x[start : start + n]
+
+
+class Robustness(UtteranceBenchmark):
+    """Unit edit distance between tokens of original and augmented audio."""
+
+    name = "robustness"
+
+    def __init__(self, augmentations: list[str] | tuple[str, ...] = DEFAULT_AUGMENTATIONS, codebooks: str = "first",
+                 max_seconds: float = 3.0, seed: int = 0, **settings: Any) -> None:
+        super().__init__(augmentations=list(augmentations), codebooks=codebooks, max_seconds=max_seconds,
+                         seed=seed, **settings)
+        self._augs = {a: get_augmentation(a) for a in augmentations}
+
+    def metrics(self) -> dict[str, bool | None]:
+        out: dict[str, bool | None] = {f"ued_{a}": False for a in self._augs}
+        out["ued_mean"] = False
+        return out
+
+    def score(self, item: Item, tokenizer: AudioTokenizer) -> dict[str, float | Exception]:
+        sr = item.sample_rate
+        x = centre_crop(item.reference, int(self.settings["max_seconds"] * sr))
+        seed = int(hashlib.sha256(f"{self.settings['seed']}:{item.utterance.id}".encode()).hexdigest()[:8], 16)
+        waves = [x]
+        for aug in self._augs.values():
+            waves.append(aug(x, sr, np.random.default_rng(seed)))
+        tokens = runtime.encode(tokenizer, [w[None] for w in waves], [sr] * len(waves), batch_size=1)
+        out: dict[str, float | Exception] = {}
+        for name, tok in zip(self._augs, tokens[1:]):
+            ref, hyp = frame_symbol_pair(tokens[0], tok, self.settings["codebooks"])
+            out[f"ued_{name}"] = unit_edit_distance(ref, hyp)
+        out["ued_mean"] = float(np.mean(list(out.values())))  # over the configured augmentations
+        return out

@@ -1,0 +1,85 @@
+"""Token sequences as the token-level benchmarks see them.
+
+One place for: the valid codes of each codebook (honouring ``Tokens.mask``),
+frame symbols for sequence comparisons, run-length de-duplication and the
+normalised unit edit distance.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dasb.tokenizers.base import Tokens
+
+CODEBOOK_MODES = ("first", "all")
+
+
+def codebook_streams(tokens: Tokens) -> list[np.ndarray]:
+    """Valid codes of each codebook of a one-item :class:`Tokens`, in time order.
+
+    Entries outside ``lengths`` or masked out by ``mask`` are dropped.
+    """
+    if tokens.codes.shape[0] != 1:
+        raise ValueError(f"expected one item, got a batch of {tokens.codes.shape[0]}")
+    n = int(tokens.lengths[0])
+    codes = tokens.codes[0, :, :n].cpu().numpy()
+    if tokens.mask is None:
+        return [codes[k] for k in range(codes.shape[0])]
+    mask = tokens.mask[0, :, :n].cpu().numpy()
+    return [codes[k][mask[k]] for k in range(codes.shape[0])]
+
+
+def frame_symbols(tokens: Tokens, codebooks: str = "first") -> np.ndarray:
+    """One integer symbol per frame: codebook 0's code, or the tuple of all codes.
+
+    ``codebooks="all"`` maps each frame's code tuple to one symbol (equal tuples
+    give equal symbols), so a change in any codebook counts as a change.
+    Tokenizers with a mask have no fixed frame grid and are refused.
+    """
+    if codebooks not in CODEBOOK_MODES:
+        raise ValueError(f"codebooks must be one of {CODEBOOK_MODES}, got {codebooks!r}")
+    if tokens.mask is not None:
+        raise ValueError("frame symbols need fixed-rate tokens; this tokenizer emits masked (variable-rate) codes")
+    n = int(tokens.lengths[0])
+    codes = tokens.codes[0, :, :n].cpu().numpy()
+    if codebooks == "first" or codes.shape[0] == 1:
+        return codes[0].astype(np.int64)
+    _, symbols = np.unique(codes.T, axis=0, return_inverse=True)
+    return symbols.reshape(-1).astype(np.int64)
+
+
+def frame_symbol_pair(a: Tokens, b: Tokens, codebooks: str = "first") -> tuple[np.ndarray, np.ndarray]:
+    """Frame symbols of two items from one shared symbol table (needed for ``"all"``)."""
+    na, nb = int(a.lengths[0]), int(b.lengths[0])
+    codes = torch.cat([a.codes[:, :, :na], b.codes[:, :, :nb]], dim=-1)
+    mask = None if a.mask is None or b.mask is None else torch.cat([a.mask[:, :, :na], b.mask[:, :, :nb]], dim=-1)
+    symbols = frame_symbols(Tokens(codes, torch.tensor([na + nb]), mask), codebooks)
+    return symbols[:na], symbols[na:]
+
+
+def deduplicate(seq: np.ndarray) -> np.ndarray:
+    """Collapse runs of repeated symbols (``1 1 2 2 1`` -> ``1 2 1``)."""
+    seq = np.asarray(seq)
+    if seq.size == 0:
+        return seq
+    keep = np.ones(seq.size, dtype=bool)
+    keep[1:] = seq[1:] != seq[:-1]
+    return seq[keep]
+
+
+def unit_edit_distance(ref: np.ndarray, hyp: np.ndarray) -> float:
+    """Levenshtein distance between de-duplicated sequences over the reference's length.
+
+    As in Gat et al. (2023), "Augmentation Invariant Discrete Representation for
+    Generative Spoken Language Modeling": 0 for identical unit sequences; can
+    exceed 1 when ``hyp`` is much longer. Uses rapidfuzz's bit-parallel
+    Levenshtein so that per-sample tokenizers (tens of thousands of units) stay cheap.
+    """
+    try:
+        from rapidfuzz.distance import Levenshtein
+    except ImportError as err:
+        raise ImportError("unit edit distance needs rapidfuzz: pip install 'dasb[tokens]'") from err
+    r, h = deduplicate(ref), deduplicate(hyp)
+    if r.size == 0:
+        raise ValueError("reference token sequence is empty")
+    return Levenshtein.distance(r.tolist(), h.tolist()) / r.size
