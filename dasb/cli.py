@@ -7,6 +7,7 @@
     dasb compare RUN_DIR... A B [--benchmark X] [--metric Y]
     dasb doctor
     dasb train kmeans --model ID --layers 3,7,12 --k 500 --data CORPUS --out DIR
+    dasb train baseline|mfcc-kmeans [--data CORPUS] --out DIR [--seed N]
 """
 from __future__ import annotations
 
@@ -104,6 +105,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from dasb.bench import main as bench
+
+    bench(args.suite, args.workers, args.long_minutes, args.long_tokenizer)
+    return 0
+
+
 def _cmd_cache(args: argparse.Namespace) -> int:
     from dasb.cache import TokenCache, default_cache_dir
 
@@ -176,6 +184,12 @@ def _cmd_train_kmeans(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_baseline(args: argparse.Namespace) -> int:
+    from dasb.train import run
+
+    return run(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dasb", description="Benchmark discrete audio tokenizers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -203,6 +217,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes for CPU-bound metrics (default: number of cores)")
     s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("bench", help="measure framework speed: cold/warm runs, workers, overhead, long-file memory")
+    s.add_argument("--suite", default="default")
+    s.add_argument("--workers", type=int, help="worker processes to compare with 1 (default: number of cores)")
+    s.add_argument("--long-minutes", type=float, default=30.0, help="length of the long-file test (0 to skip)")
+    s.add_argument("--long-tokenizer", default="mulaw8-8k")
+    s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("cache", help="inspect or prune the token cache")
     s.add_argument("action", choices=["info", "prune"])
@@ -238,6 +259,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-utterances", type=int, help="use only the first N utterances")
     s.add_argument("--normalize", action="store_true", help="zero-mean unit-variance input (large wav2vec 2.0 / WavLM)")
     s.set_defaults(func=_cmd_train_kmeans)
+    for recipe, text in (("baseline", "log-mel residual-VQ learned baseline (dasb.train)"),
+                         ("mfcc-kmeans", "k-means of MFCC frames, HuBERT iteration-1 style (dasb.train)")):
+        s = train.add_parser(recipe, help=text)
+        s.add_argument("--data", default="mini", help="training corpus: a manifest, LibriSpeech tree, folder or 'mini'")
+        s.add_argument("--out", required=True, help="checkpoint folder (model.safetensors + config.json)")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--iterations", type=int, default=25, help="Lloyd iterations per k-means (default 25)")
+        s.add_argument("--stages", type=int, default=8, help="baseline: residual VQ codebooks (default 8)")
+        s.add_argument("--codebook-size", type=int, default=256, help="baseline: entries per codebook (default 256)")
+        s.add_argument("--clusters", type=int, default=100, help="mfcc-kmeans: clusters (default 100)")
+        s.set_defaults(func=_cmd_train_baseline, recipe=recipe)
     return p
 
 

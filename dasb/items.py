@@ -39,6 +39,7 @@ class ItemMaker:
         self.max_batch_samples = None if max_batch_seconds is None else int(max_batch_seconds * tok.info.sample_rate)
         self.cache = cache
         self.cache_hits = 0
+        self.seconds = 0.0  # time in runtime.encode/decode (the adapter plus resampling)
 
     def make(self, group: list[Utterance], decode: bool) -> list[tuple[Utterance, Item | str]]:
         """Items for ``group`` in order; a failure becomes a message naming the utterance and file."""
@@ -98,5 +99,6 @@ class ItemMaker:
                 for i, wav in zip(idx, outs):
                     decoded[i] = wav[0]
         t2 = time.perf_counter()
+        self.seconds += t2 - t0
         n = len(group)
         return [Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n) for i, (u, w, sr) in enumerate(group)]

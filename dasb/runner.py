@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -30,7 +31,7 @@ from dasb.items import ItemMaker, describe
 from dasb.registry import BENCHMARKS
 from dasb.results.listening import save_example
 from dasb.results.record import Record, RecordKey
-from dasb.scoring import Scorer
+from dasb.scoring import Scorer, timed
 from dasb.results.store import TOKENIZERS_FILE, RunStore
 from dasb.stats import summarize
 from dasb.suites import Suite
@@ -74,6 +75,9 @@ class Runner:
         self.store = RunStore(out_dir)
         self.cache = None if cache_dir is None else TokenCache(cache_dir)
         self.scorer = Scorer(workers)
+        # Seconds spent in tokenizer code (build, encode, decode) and benchmark code
+        # (setup, scoring, corpus runs); the rest of the wall time is framework overhead.
+        self.timings: Counter[str] = Counter()
         self.run_id = uuid.uuid4().hex[:12]
         self.env = environment(device)
         self.summary = RunSummary()
@@ -157,6 +161,7 @@ class Runner:
                 self._run_tokenizer(name, corpus)
         finally:
             self.scorer.close()
+            self.timings["benchmark"] += self.scorer.seconds
         self.summary.errors = [r for r in self.store.records() if r.status == "error"]
         return self.summary
 
@@ -172,7 +177,8 @@ class Runner:
         if not todo:
             return
         try:
-            tok = card.build(self.device)
+            with timed(self.timings, "tokenizer"):
+                tok = card.build(self.device)
         except Exception as err:
             for bench in todo.values():
                 self._fail_all(card, bench, corpus, "error", f"cannot load tokenizer {name!r}: {describe(err)}")
@@ -183,7 +189,8 @@ class Runner:
             reason = bench.skip_reason(tok)
             if reason is None:
                 try:
-                    bench.setup()
+                    with timed(self.timings, "benchmark"):
+                        bench.setup()
                 except Exception as err:
                     reason = f"setup failed: {describe(err)}"
                     self._fail_all(card, bench, corpus, "error", reason)
@@ -225,11 +232,13 @@ class Runner:
             bar.update(len(group))
         bar.close()
         self.scorer.drain()
+        self.timings["tokenizer"] += maker.seconds
         for b in per_utt.values():
             self._write(card, b, corpus, self._aggregate(card, b, corpus))
         for n, b in whole.items():
             try:
-                results = b.run([it for it in kept if it.utterance.id in chosen[n]], tok)
+                with timed(self.timings, "benchmark"):
+                    results = b.run([it for it in kept if it.utterance.id in chosen[n]], tok)
                 if load_errors:
                     note = f"{len(load_errors)} utterance(s) could not be processed, e.g. {load_errors[0]}"
                     results = [r if r.utterance or r.status != "ok" else _with_message(r, note) for r in results]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-from collections import deque
+import time
+from collections import Counter, deque
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from dasb.benchmarks.base import Item, Result, UtteranceBenchmark
 from dasb.items import describe
@@ -40,6 +42,16 @@ def score_item(bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer | Toke
     ]
 
 
+@contextmanager
+def timed(counter: Counter[str], key: str) -> Iterator[None]:
+    """Add the wall time of the block to ``counter[key]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        counter[key] += time.perf_counter() - start
+
+
 def _init_worker() -> None:
     import torch
 
@@ -58,6 +70,7 @@ class Scorer:
         self.max_pending = max_pending
         self._pool: ProcessPoolExecutor | None = None
         self._pending: deque[tuple[Future | list[Result], Callable[[list[Result]], None]]] = deque()
+        self.seconds = 0.0  # in-process scoring time (worker time runs in parallel and is not counted)
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -72,7 +85,9 @@ class Scorer:
             light = dataclasses.replace(item, tokens=None)
             self._pending.append((self._get_pool().submit(score_item, bench, light, TokenizerView(tok.info)), done))
         else:
+            start = time.perf_counter()
             self._pending.append((score_item(bench, item, tok), done))
+            self.seconds += time.perf_counter() - start
         if len(self._pending) > self.max_pending:
             self.drain(keep=self.max_pending // 2)
 

@@ -1,0 +1,158 @@
+"""``dasb bench``: how fast the framework is on this machine (a benchmark, not a test).
+
+Prints, for a suite (default: the default suite):
+- cold time (empty token cache, new run directory), warm time (the same command
+  again: resumed, nothing recomputed) and a warm-cache time (new run directory,
+  tokens and decoded audio from the cache), with their ratios and whether the
+  records are the same;
+- metric-stage throughput with 1 and with N workers (reconstruction metrics on
+  items computed beforehand) and the ratio;
+- the share of the cold run's wall time spent outside tokenizer and benchmark
+  code (framework overhead);
+- peak resident memory growth while one long file (default 30 min at 16 kHz)
+  goes through the reconstruction benchmark, measured in a child process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from dasb.data.corpus import load_corpus
+from dasb.results.store import RECORDS_FILE
+from dasb.runner import Runner
+from dasb.suites import Suite, load_suite
+
+
+def _timed_run(suite: Suite, out: Path, cache: Path, workers: int) -> tuple[float, Runner]:
+    runner = Runner(suite, out, cache_dir=cache, workers=workers, progress=False)
+    start = time.perf_counter()
+    runner.run()
+    return time.perf_counter() - start, runner
+
+
+def _values(run_dir: Path) -> dict[tuple, float | None]:
+    out = {}
+    for line in (run_dir / RECORDS_FILE).read_text().splitlines():
+        r = json.loads(line)
+        out[(r["tokenizer"], r["benchmark"], r["utterance"], r["metric"])] = r["value"]
+    return out
+
+
+def _same(a: dict, b: dict, rel: float = 1e-9) -> bool:
+    if a.keys() != b.keys():
+        return False
+    return all(
+        (x is None and y is None) or (x is not None and y is not None and abs(x - y) <= rel * max(1.0, abs(x)))
+        for x, y in ((a[k], b[k]) for k in a)
+    )
+
+
+def bench_suite(suite: Suite, workers: int, tmp: Path) -> dict:
+    """Cold, warm and warm-cache timings of ``suite`` plus framework overhead of the cold run."""
+    cold_s, cold = _timed_run(suite, tmp / "cold", tmp / "cache", 1)
+    before = (tmp / "cold" / RECORDS_FILE).read_bytes()
+    warm_s, _ = _timed_run(suite, tmp / "cold", tmp / "cache", 1)
+    unchanged = (tmp / "cold" / RECORDS_FILE).read_bytes() == before
+    cached_s, _ = _timed_run(suite, tmp / "cached", tmp / "cache", workers)
+    inside = cold.timings["tokenizer"] + cold.timings["benchmark"]
+    return {
+        "cold_s": cold_s,
+        "warm_rerun_s": warm_s,
+        "warm_rerun_speedup": cold_s / warm_s,
+        "warm_rerun_records_unchanged": unchanged,
+        "warm_cache_new_run_s": cached_s,
+        "warm_cache_speedup": cold_s / cached_s,
+        "warm_cache_records_equal": _same(_values(tmp / "cold"), _values(tmp / "cached")),
+        "tokenizer_s": cold.timings["tokenizer"],
+        "benchmark_s": cold.timings["benchmark"],
+        "framework_overhead_share": max(0.0, cold_s - inside) / cold_s,
+    }
+
+
+def bench_metric_workers(workers: int, utterances: int = 16) -> dict:
+    """Reconstruction scoring throughput (items/s) with 1 and ``workers`` processes."""
+    from dasb.benchmarks.reconstruction import Reconstruction
+    from dasb.items import ItemMaker
+    from dasb.scoring import Scorer
+    from dasb.tokenizers.cards import get_card
+
+    card = get_card("mulaw8-8k")
+    tok = card.build()
+    utts = load_corpus("mini").utterances[:utterances]
+    items = [it for _, it in ItemMaker(tok, card.config_hash, 8).make(utts, decode=True)]
+    bench = Reconstruction()
+    out = {}
+    for n in (1, workers):
+        scorer = Scorer(n)
+        sink: list = []
+        scorer.submit(bench, items[0], tok, sink.append)  # warm-up: starts the pool, imports in workers
+        scorer.drain()
+        start = time.perf_counter()
+        for it in items:
+            scorer.submit(bench, it, tok, sink.append)
+        scorer.drain()
+        out[f"items_per_s_{n}_workers"] = len(items) / (time.perf_counter() - start)
+        scorer.close()
+    out["worker_speedup"] = out[f"items_per_s_{workers}_workers"] / out["items_per_s_1_workers"]
+    return out
+
+
+LONG_FILE_CHILD = """
+import resource, sys
+from dasb.runner import Runner
+from dasb.suites import Suite
+import dasb.benchmarks.reconstruction, dasb.metrics.signal, pesq, pystoi  # imports before the baseline
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+Runner(Suite("long", sys.argv[1], [sys.argv[2]], {"reconstruction": {}}), sys.argv[3], progress=False).run()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(base * 1024, peak * 1024)  # ru_maxrss is in KiB on Linux
+"""
+
+
+def bench_long_file(minutes: float, tokenizer: str, tmp: Path) -> dict:
+    """Peak RSS growth of a child process scoring one ``minutes``-long file."""
+    speech = np.concatenate([sf.read(u.audio, dtype="float32")[0] for u in load_corpus("mini").utterances])
+    n = int(minutes * 60 * 16000)
+    sf.write(tmp / "long.flac", np.resize(speech, n), 16000, subtype="PCM_16")
+    (tmp / "long.jsonl").write_text(json.dumps({"id": "long", "audio": "long.flac"}) + "\n")
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", LONG_FILE_CHILD, str(tmp / "long.jsonl"), tokenizer, str(tmp / "long_run")],
+        capture_output=True, text=True, check=True,
+    )
+    base, peak = (int(x) for x in done.stdout.split()[-2:])
+    errors = [json.loads(x) for x in (tmp / "long_run" / RECORDS_FILE).read_text().splitlines()]
+    errors = [r["message"] for r in errors if r["status"] != "ok"]
+    return {
+        "long_file_minutes": minutes,
+        "long_file_tokenizer": tokenizer,
+        "long_file_seconds": time.perf_counter() - start,
+        "long_file_peak_rss_growth_mb": (peak - base) / 2**20,
+        "long_file_error_records": errors,
+    }
+
+
+def main(suite_name: str = "default", workers: int | None = None, long_minutes: float = 30.0,
+         long_tokenizer: str = "mulaw8-8k") -> dict:
+    """Run every measurement and print a report; returns the numbers."""
+    workers = workers or os.cpu_count() or 1
+    results: dict = {"suite": suite_name, "workers": workers}
+    with tempfile.TemporaryDirectory(prefix="dasb-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        results.update(bench_suite(load_suite(suite_name), workers, tmp))
+        results.update(bench_metric_workers(workers))
+        if long_minutes > 0:
+            results.update(bench_long_file(long_minutes, long_tokenizer, tmp))
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {shown}")
+    return results
