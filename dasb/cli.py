@@ -3,6 +3,8 @@
     dasb list tokenizers|benchmarks|metrics|suites
     dasb info NAME
     dasb run [--suite S] [--tokenizers a,b] [--benchmarks x,y] [--data PATH|mini] [--out DIR]
+             [--workers N] [--cache-dir DIR | --no-cache] [--executor local|ray [--address ADDR]]
+    dasb bench | dasb cache info|prune
     dasb leaderboard RUN_DIR... [--format md|csv|html] [--out FILE|DIR]
     dasb compare RUN_DIR... A B [--benchmark X] [--metric Y]
     dasb doctor
@@ -92,8 +94,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         suite.batch_size = args.batch_size
     out = Path(args.out or Path("runs") / suite.name)
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    runner = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir, workers=args.workers)
-    summary = runner.run()
+    if args.executor == "ray":
+        from dasb.executors import run_with_ray
+
+        summary = run_with_ray(suite, out, args.device, args.overwrite, cache_dir, args.address)
+    else:
+        runner = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir, workers=args.workers)
+        summary = runner.run()
     records, meta = load_runs([out])
     print(render(build(records, meta), "md"))
     w = summary.written
@@ -216,6 +223,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-cache", action="store_true", help="encode and decode without the token cache")
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes for CPU-bound metrics (default: number of cores)")
+    s.add_argument("--executor", default="local", choices=["local", "ray"], help="ray: tokenizer x shard tasks on a cluster")
+    s.add_argument("--address", help="Ray cluster address (default: start a local instance)")
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("bench", help="measure framework speed: cold/warm runs, workers, overhead, long-file memory")

@@ -65,6 +65,8 @@ class Runner:
         progress: bool | None = None,
         cache_dir: str | Path | None = None,
         workers: int = 1,
+        only_utterances: set[str] | None = None,
+        aggregate: bool = True,
     ) -> None:
         if overwrite not in OVERWRITE_POLICIES:
             raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {overwrite!r}")
@@ -75,6 +77,9 @@ class Runner:
         self.store = RunStore(out_dir)
         self.cache = None if cache_dir is None else TokenCache(cache_dir)
         self.scorer = Scorer(workers)
+        # A shard of a distributed run scores only these utterances and leaves aggregation to the driver.
+        self.only_utterances = only_utterances
+        self.aggregate = aggregate
         # Seconds spent in tokenizer code (build, encode, decode) and benchmark code
         # (setup, scoring, corpus runs); the rest of the wall time is framework overhead.
         self.timings: Counter[str] = Counter()
@@ -133,13 +138,31 @@ class Runner:
             self.summary.written[res.status] += 1
         self.store.append(records)
 
+    def import_records(self, records: Iterable[Record]) -> int:
+        """Append records computed elsewhere (e.g. by a distributed task) whose keys are pending."""
+        new = [r for r in records if self._pending(r.key)]
+        self.store.append(new)
+        self._fresh.update(r.key for r in new)
+        for r in new:
+            self.summary.written[r.status] += 1
+        return len(new)
+
+    def pending_utterances(self, card: Card, corpus: Corpus) -> list[str]:
+        """Ids of utterances some per-utterance benchmark still has to score for ``card``."""
+        todo = [b for b in self.benchmarks.values() if isinstance(b, UtteranceBenchmark)]
+        ids = {u.id for b in todo for u in self._pending_utterances(card, b, corpus)}
+        return [u.id for u in corpus.utterances if u.id in ids]
+
     def _fail_all(self, card: Card, bench: Benchmark, corpus: Corpus, status: str, message: str) -> None:
         self._write(card, bench, corpus, [Result(m, None, None, status, message) for m in bench.metrics()])
 
     # ---- planning ------------------------------------------------------------------------
     def _pending_utterances(self, card: Card, bench: Benchmark, corpus: Corpus) -> list[Utterance]:
         names = bench.metrics()
-        return [u for u in bench.select(corpus.utterances) if any(self._pending(self._key(card, bench, corpus, u.id, m)) for m in names)]
+        chosen = bench.select(corpus.utterances)
+        if self.only_utterances is not None:
+            chosen = [u for u in chosen if u.id in self.only_utterances]
+        return [u for u in chosen if any(self._pending(self._key(card, bench, corpus, u.id, m)) for m in names)]
 
     def _aggregate_pending(self, card: Card, bench: Benchmark, corpus: Corpus) -> bool:
         return any(self._pending(self._key(card, bench, corpus, None, m)) for m in bench.metrics())
@@ -233,7 +256,7 @@ class Runner:
         bar.close()
         self.scorer.drain()
         self.timings["tokenizer"] += maker.seconds
-        for b in per_utt.values():
+        for b in per_utt.values() if self.aggregate else ():
             self._write(card, b, corpus, self._aggregate(card, b, corpus))
         for n, b in whole.items():
             try:
