@@ -1,0 +1,282 @@
+"""Neural tokenizer adapters on small random-initialised configs of their real architectures.
+
+No weights exist offline: each family's model is built from a shrunk config of
+the same class (same code path as the released checkpoints), with codebooks
+re-randomised (EnCodec/Mimi/X-Codec start with all-zero codebooks, which would
+give all-zero codes).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+T = pytest.importorskip("transformers", reason="the neural adapters need transformers: pip install 'dasb[neural]'")
+
+from dasb.testing import check_tokenizer, speech_like_signal  # noqa: E402
+from dasb.tokenizers import hf_codecs as H  # noqa: E402
+from dasb.tokenizers.cards import load_cards  # noqa: E402
+from dasb.tokenizers.hf_base import WeightsUnavailable  # noqa: E402
+from dasb.tokenizers.ssl_kmeans import SSLKMeansTokenizer, train_kmeans  # noqa: E402
+
+
+def randomise_codebooks(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every Euclidean codebook random entries (random init leaves them at zero)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if type(m).__name__.endswith("EuclideanCodebook"):
+            if hasattr(m, "embed_sum"):  # Mimi: embed = embed_sum / usage, cached
+                m.embed_sum.copy_(torch.randn(m.embed_sum.shape, generator=g))
+                m._embed = None
+            else:
+                m.embed.copy_(torch.randn(m.embed.shape, generator=g))
+    return model
+
+
+def _hubert(**kw):
+    return dict(model_type="hubert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, **kw)
+
+
+def _dac(**kw):
+    return dict(model_type="dac", encoder_hidden_size=8, decoder_hidden_size=32, codebook_dim=4, **kw)
+
+
+def _w2vbert():
+    return dict(model_type="wav2vec2-bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=64, output_hidden_size=32, conv_depthwise_kernel_size=5)
+
+
+_X2 = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+           head_dim=16, encoder_hidden_size=8, quantization_dim=64, semantic_model_config=_w2vbert())
+_ENCODEC = dict(num_filters=8, hidden_size=32, num_lstm_layers=1, codebook_dim=32)
+_ENCODEC48 = dict(sampling_rate=48000, audio_channels=2, normalize=True, chunk_length_s=1.0, overlap=0.01,
+                  target_bandwidths=[3.0, 6.0, 12.0, 24.0], use_causal_conv=False)
+_MIMI = dict(hidden_size=32, num_filters=8, codebook_dim=16, vector_quantization_hidden_dimension=16, upsample_groups=32,
+             num_hidden_layers=1, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2)
+_WAVTOK = dict(num_filters=8, hidden_size=32, codebook_dim=32, decoder_hidden_size=32, decoder_intermediate_size=64,
+               decoder_num_layers=1, decoder_attention_num_groups=4, num_lstm_layers=1)
+_HIGGS = dict(acoustic_model_config=_dac(downsampling_ratios=[8, 5, 4, 2, 3], upsampling_ratios=[3, 8, 5, 4, 2]),
+              semantic_model_config=_hubert(), downsample_factor=320)
+
+# (name, adapter class, config class, small config, adapter params)
+CASES = [
+    ("encodec-24k-1.5", H.EncodecTokenizer, "EncodecConfig", _ENCODEC, {"bandwidth": 1.5}),
+    ("encodec-24k-6", H.EncodecTokenizer, "EncodecConfig", _ENCODEC, {"bandwidth": 6.0}),
+    ("encodec-24k-24", H.EncodecTokenizer, "EncodecConfig", _ENCODEC, {"bandwidth": 24.0}),
+    ("encodec-48k-3", H.EncodecTokenizer, "EncodecConfig", {**_ENCODEC, **_ENCODEC48}, {"bandwidth": 3.0}),
+    ("dac-16k", H.DacTokenizer, "DacConfig", dict(encoder_hidden_size=8, decoder_hidden_size=32, codebook_dim=4,
+                                                   downsampling_ratios=[2, 4, 5, 8], upsampling_ratios=[8, 5, 4, 2],
+                                                   n_codebooks=12), {}),
+    ("dac-44k-4q", H.DacTokenizer, "DacConfig", dict(encoder_hidden_size=8, decoder_hidden_size=32, codebook_dim=4,
+                                                      sampling_rate=44100), {"n_quantizers": 4}),
+    ("mimi-8q", H.MimiTokenizer, "MimiConfig", _MIMI, {"num_quantizers": 8}),
+    ("mimi-32q", H.MimiTokenizer, "MimiConfig", _MIMI, {"num_quantizers": 32}),
+    ("wavtokenizer-40", H.WavTokenizerTokenizer, "WavTokenizerConfig", _WAVTOK, {}),
+    ("wavtokenizer-75", H.WavTokenizerTokenizer, "WavTokenizerConfig", {**_WAVTOK, "upsampling_ratios": [8, 5, 4, 2]}, {}),
+    ("xcodec-0.5", H.XcodecTokenizer, "XcodecConfig", dict(acoustic_model_config=_dac(), semantic_model_config=_hubert()), {"bandwidth": 0.5}),
+    ("xcodec-4", H.XcodecTokenizer, "XcodecConfig", dict(acoustic_model_config=_dac(), semantic_model_config=_hubert()), {"bandwidth": 4.0}),
+    ("higgs-v2-2", H.HiggsAudioV2Tokenizer, "HiggsAudioV2TokenizerConfig", _HIGGS, {"bandwidth": 2.0}),
+    ("xcodec2", H.Xcodec2Tokenizer, "Xcodec2Config", _X2, {}),
+    ("neucodec", H.NeuCodecTokenizer, "NeuCodecConfig", _X2, {}),
+]
+# Cheap representatives of each family for the everyday run; the rest are marked slow.
+DURATIONS = (0.45, 0.8, 0.3)  # seconds; longer than the small models' receptive fields
+EVERYDAY = {"encodec-24k-6", "dac-16k", "mimi-8q", "wavtokenizer-40", "xcodec-0.5"}
+
+
+def build(case) -> H.HFTokenizer:
+    name, cls, cfg_cls, cfg, params = case
+    torch.manual_seed(0)
+    model = randomise_codebooks(getattr(T, cls.model_class)(getattr(T, cfg_cls)(**cfg)))
+    return cls(name, model=model, **params)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c[0], marks=() if c[0] in EVERYDAY else pytest.mark.slow) for c in CASES])
+def test_conformance(case):
+    tok = build(case)
+    check_tokenizer(tok, durations=DURATIONS)
+    if tok.info.num_codebooks > 1:  # residual levels see varied inputs even with random weights
+        assert len(set(tok.encode(*_clip(tok)).codes.flatten().tolist())) > 1, "codes are constant: codebooks not exercised"
+    embs = tok.codebook_embeddings()
+    if embs is not None:
+        assert [e.shape[0] for e in embs] == list(tok.info.codebook_sizes)
+
+
+def _clip(tok):
+    x = torch.from_numpy(speech_like_signal(0.5, tok.info.sample_rate, tok.info.channels))[None]
+    return x, torch.tensor([x.shape[-1]])
+
+
+
+
+@pytest.mark.parametrize("family", ["hubert", "wavlm", "wav2vec2"])
+def test_ssl_kmeans_conformance(family, tmp_path):
+    cfg_cls = {"hubert": T.HubertConfig, "wavlm": T.WavLMConfig, "wav2vec2": T.Wav2Vec2Config}[family]
+    torch.manual_seed(0)
+    model = T.AutoModel.from_config(cfg_cls(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+                                            conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4))
+    waves = [speech_like_signal(1.0, 16000, seed=s) for s in range(3)]
+    inertia = train_kmeans(model, waves, [1, 3], 16, tmp_path, {"model": f"random-{family}"})
+    assert set(inertia) == {1, 3} and all(v > 0 for v in inertia.values())
+    tok = SSLKMeansTokenizer(f"{family}-km16", kmeans=str(tmp_path), model=model)
+    check_tokenizer(tok)
+    assert tok.info.codebook_sizes == (16, 16) and tok.info.frame_rate == 50 and not tok.info.decodes
+    with pytest.raises(ValueError, match="no k-means codebook for layers"):
+        SSLKMeansTokenizer("x", kmeans=str(tmp_path), layers=[2], model=model)
+
+
+def test_missing_checkpoint_fails_fast(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("DASB_WEIGHTS", raising=False)
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailable) as err:
+        H.EncodecTokenizer("e", bandwidth=6.0, checkpoint="facebook/encodec_24khz", revision="main")
+    assert time.perf_counter() - start < 5
+    msg = str(err.value)
+    assert "facebook/encodec_24khz" in msg and "DASB_WEIGHTS" in msg and "huggingface-cli download" in msg
+
+
+def test_unreachable_hub_fails_fast(monkeypatch):
+    from dasb.tokenizers import hf_base
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(hf_base, "_hub_reachable", lambda timeout=3.0: False)
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailable, match="unreachable"):
+        H.MimiTokenizer("m", num_quantizers=8, checkpoint="kyutai/mimi", revision="main")
+    assert time.perf_counter() - start < 5
+
+
+def test_local_folder_checkpoint_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tok = build(CASES[6])  # mimi-8q
+    tok.model.save_pretrained(tmp_path / "mimi")
+    again = H.MimiTokenizer("m", num_quantizers=8, checkpoint=str(tmp_path / "mimi"))
+    x, n = _clip(tok)
+    assert torch.equal(tok.encode(x, n).codes, again.encode(x, n).codes)
+
+
+def test_runner_records_missing_checkpoint_and_goes_on(tmp_path, monkeypatch):
+    from dasb.runner import Runner
+    from dasb.suites import Suite
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "missing.yaml").write_text(
+        "name: dac-missing\nadapter: dac\ncheckpoint: dasb-test/no-such-codec\nrevision: main\n", encoding="utf-8")
+    monkeypatch.setenv("DASB_CARDS", str(cards))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    suite = Suite("t", "mini", ["dac-missing", "pcm8"], {"reconstruction": {"max_utterances": 1}})
+    summary = Runner(suite, tmp_path / "run", progress=False).run()
+    recs = list(Runner(suite, tmp_path / "run", progress=False).store.records())
+    bad = [r for r in recs if r.tokenizer == "dac-missing"]
+    good = [r for r in recs if r.tokenizer == "pcm8" and r.status == "ok"]
+    assert bad and all(r.status == "error" and "dasb-test/no-such-codec" in r.message for r in bad)
+    assert good, "the run must go on with the other tokenizers"
+    assert summary.exit_code == 1
+
+
+def test_library_defaults_are_not_paper_configs():
+    """EnCodec encodes at 1.5 kbps and Mimi with 32 codebooks unless told; the cards fix both."""
+    enc = build(CASES[1])  # 6 kbps card
+    x, n = _clip(enc)
+    assert enc.model.encode(x).audio_codes.shape[2] == 2  # library default: 1.5 kbps
+    assert enc.encode(x, n).codes.shape[1] == 8
+    mimi = build(CASES[6])
+    xm, nm = _clip(mimi)
+    assert mimi.model.encode(xm).audio_codes.shape[1] == 32
+    assert mimi.encode(xm, nm).codes.shape[1] == 8
+    cards = load_cards()
+    assert cards["encodec-24khz-6kbps"].params["bandwidth"] == 6.0 and cards["mimi-8q"].params["num_quantizers"] == 8
+
+
+def test_dac_keeps_the_last_partial_frame():
+    """HF's DAC floors the frame count; the adapter pads to whole hops like DAC's own preprocess."""
+    tok = build(CASES[4])
+    hop = tok.model.config.hop_length
+    short = []
+    for n in (hop * 20, hop * 20 + 1, hop * 20 + hop // 4, hop * 21 - 1):
+        x = torch.from_numpy(speech_like_signal(n / 16000, 16000))[None][..., :n]
+        short.append(tok.model.encode(x).audio_codes.shape[-1] < math.ceil(n / hop))
+        tokens = tok.encode(x, torch.tensor([n]))
+        assert int(tokens.lengths[0]) == math.ceil(n / hop)
+        out, out_len = tok.decode(tokens)
+        assert int(out_len[0]) == math.ceil(n / hop) * hop and out.shape[-1] == int(out_len[0])
+        assert 0 <= int(out_len[0]) - n < hop
+    assert any(short), "the library no longer drops the partial frame: revisit the padding"
+
+
+def test_padded_batch_lengths_are_emitted_frames():
+    """Lengths are the frames emitted for each item's own length, not for the padded batch."""
+    tok = build(CASES[6])  # Mimi: 1920 samples per frame, ceil
+    waves = [speech_like_signal(d, 24000, seed=i) for i, d in enumerate((0.3, 1.0))]
+    from dasb.audio import pad_batch
+
+    tokens = tok.encode(*pad_batch(waves))
+    assert tokens.lengths.tolist() == [math.ceil(w.shape[-1] / 1920) for w in waves]
+
+
+# Published configurations: transformers' default config classes mirror the released checkpoints;
+# where a release differs from the default, the override is the release's config.json value.
+PUBLISHED = {
+    "encodec-24khz-1.5kbps": ("EncodecConfig", {}), "encodec-24khz-6kbps": ("EncodecConfig", {}),
+    "encodec-24khz-24kbps": ("EncodecConfig", {}),
+    "encodec-48khz-3kbps": ("EncodecConfig", _ENCODEC48), "encodec-48khz-24kbps": ("EncodecConfig", _ENCODEC48),
+    "dac-44khz": ("DacConfig", {"sampling_rate": 44100}),
+    "dac-16khz": ("DacConfig", {"downsampling_ratios": [2, 4, 5, 8], "upsampling_ratios": [8, 5, 4, 2], "n_codebooks": 12}),
+    "dac-24khz": ("DacConfig", {"sampling_rate": 24000, "downsampling_ratios": [2, 4, 5, 8],
+                                "upsampling_ratios": [8, 5, 4, 2], "n_codebooks": 32}),
+    "mimi-8q": ("MimiConfig", {}), "mimi-32q": ("MimiConfig", {}),
+    "wavtokenizer-large-40": ("WavTokenizerConfig", {}),
+    "xcodec-hubert-ls-0.5kbps": ("XcodecConfig", {}), "xcodec-hubert-ls-4kbps": ("XcodecConfig", {}),
+    "xcodec2": ("Xcodec2Config", {}), "neucodec": ("NeuCodecConfig", {}),
+    "higgs-audio-v2-tokenizer": ("HiggsAudioV2TokenizerConfig", {
+        "acoustic_model_config": {"downsampling_ratios": [8, 5, 4, 2, 3], "upsampling_ratios": [8, 5, 4, 2, 3]}}),
+}
+
+
+@pytest.mark.parametrize("card_name", sorted(PUBLISHED))
+def test_nominal_bitrate_matches_published(card_name):
+    """Bitrate, frame rate and codebooks computed from the model config equal the card's published figures."""
+    card = load_cards()[card_name]
+    cfg_cls, override = PUBLISHED[card_name]
+    cls = {"encodec": H.EncodecTokenizer, "dac": H.DacTokenizer, "mimi": H.MimiTokenizer, "wavtokenizer": H.WavTokenizerTokenizer,
+           "xcodec": H.XcodecTokenizer, "xcodec2": H.Xcodec2Tokenizer, "neucodec": H.NeuCodecTokenizer,
+           "higgs-audio-v2": H.HiggsAudioV2Tokenizer}[card.adapter]
+    with torch.device("meta"):  # the full-size architecture without allocating it
+        model = getattr(T, cls.model_class)(getattr(T, cfg_cls)(**override))
+    info = cls(card.name, model=model, **card.params).info
+    pub = card.published
+    assert info.nominal_bitrate / 1000 == pytest.approx(pub["bitrate_kbps"], rel=0.01)
+    assert info.frame_rate == pytest.approx(pub["frame_rate"], rel=0.001)
+    assert (info.num_codebooks, info.codebook_sizes[0], info.sample_rate) == (pub["codebooks"], pub["codebook_size"], pub["sample_rate"])
+
+
+def test_encodec_and_mimi_reference_arithmetic():
+    """The issue's worked examples: 75 Hz x 2 x 10 bits = 1.5 kbps; 12.5 Hz x 8 x 11 bits = 1.1 kbps; 86.13 x 9 x 10 = 7.75 kbps."""
+    assert 75 * 2 * 10 == 1500 and 12.5 * 8 * 11 == 1100 and 44100 / 512 * 9 * 10 == pytest.approx(7752, abs=1)
+
+
+def test_cards_load_and_unavailable_have_reasons():
+    cards = load_cards()
+    neural = [c for c in cards.values() if c.adapter in ("encodec", "dac", "mimi", "wavtokenizer", "xcodec", "xcodec2",
+                                                          "neucodec", "higgs-audio-v2", "ssl-kmeans")]
+    assert len(neural) >= 25 and all(c.checkpoint and c.revision and c.published for c in neural)
+    assert all(c.reason for c in cards.values() if c.status == "unavailable")
+
+
+def test_doctor_names_the_fix(monkeypatch):
+    from dasb.doctor import check_card
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("DASB_WEIGHTS", raising=False)
+    cards = load_cards()
+    r = check_card(cards["mimi-8q"])
+    assert r.ok is False and "kyutai/mimi" in r.fix and r.bitrate_kbps == 1.1
+    assert "dasb train kmeans" in check_card(cards["hubert-base-km500"]).fix
+    assert check_card(cards["pcm8"]).ok
