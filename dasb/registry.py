@@ -116,5 +116,12 @@ BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruc
 BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
 BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")
 BENCHMARKS.register("probes", "dasb.benchmarks.probes:Probes")
+BENCHMARKS.register("tokens", "dasb.benchmarks.tokens:TokenStatistics")
+BENCHMARKS.register("lm", "dasb.benchmarks.lm:TokenLM")
+BENCHMARKS.register("robustness", "dasb.benchmarks.robustness:Robustness")
+BENCHMARKS.register("streaming", "dasb.benchmarks.streaming:Streaming")
+BENCHMARKS.register("efficiency", "dasb.benchmarks.efficiency:Efficiency")
+BENCHMARKS.register("abx", "dasb.benchmarks.abx:ABX")
+BENCHMARKS.register("invariance", "dasb.benchmarks.invariance:SpeakerInvariance")
 for _name in ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance"):
     METRICS.register(_name, f"dasb.metrics.signal:{_name.upper()}")

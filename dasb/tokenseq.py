@@ -83,3 +83,14 @@ def unit_edit_distance(ref: np.ndarray, hyp: np.ndarray) -> float:
     if r.size == 0:
         raise ValueError("reference token sequence is empty")
     return Levenshtein.distance(r.tolist(), h.tolist()) / r.size
+
+
+def normalised_edit_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Symmetric Levenshtein distance of de-duplicated sequences over the longer one's length, in [0, 1]."""
+    from rapidfuzz.distance import Levenshtein
+
+    x, y = deduplicate(a), deduplicate(b)
+    longest = max(x.size, y.size)
+    if longest == 0:
+        raise ValueError("both token sequences are empty")
+    return Levenshtein.distance(x.tolist(), y.tolist()) / longest
