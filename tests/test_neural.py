@@ -280,3 +280,24 @@ def test_doctor_names_the_fix(monkeypatch):
     assert r.ok is False and "kyutai/mimi" in r.fix and r.bitrate_kbps == 1.1
     assert "dasb train kmeans" in check_card(cards["hubert-base-km500"]).fix
     assert check_card(cards["pcm8"]).ok
+
+
+def test_cli_train_kmeans_then_encode(tmp_path, monkeypatch, capsys):
+    """`dasb train kmeans` on a local model folder and the embedded corpus, then the card encodes with it."""
+    from dasb.cli import main
+    from dasb.tokenizers.cards import get_card
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(0)
+    T.AutoModel.from_config(T.HubertConfig(**{k: v for k, v in _hubert().items() if k != "model_type"})).save_pretrained(tmp_path / "hubert")
+    out = tmp_path / "km"
+    assert main(["train", "kmeans", "--model", str(tmp_path / "hubert"), "--layers", "1,2", "--k", "8",
+                 "--data", "mini", "--max-utterances", "2", "--out", str(out)]) == 0
+    assert "layer 2: k=8" in capsys.readouterr().out
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "km.yaml").write_text(f"name: tiny-km8\nadapter: ssl-kmeans\nparams: {{kmeans: {out}}}\n", encoding="utf-8")
+    monkeypatch.setenv("DASB_CARDS", str(cards))
+    tok = get_card("tiny-km8").build()
+    assert tok.info.codebook_sizes == (8, 8) and tok.info.checkpoint == str(tmp_path / "hubert")
+    check_tokenizer(tok, durations=DURATIONS)
