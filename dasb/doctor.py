@@ -43,7 +43,8 @@ def _fix_for(card: Card) -> str | None:
     if kmeans and not (Path(kmeans).expanduser() / "kmeans.safetensors").is_file():
         layers = ",".join(str(x) for x in card.params.get("layers", []))
         return f"dasb train kmeans --model {card.checkpoint} --layers {layers} --k K --data CORPUS --out {kmeans}"
-    if card.checkpoint:
+    # Adapters with `local_checkpoint = True` read a file path, not a hub id: building them reports a missing file.
+    if card.checkpoint and not getattr(cls, "local_checkpoint", False):
         from dasb.tokenizers.hf_base import WEIGHTS_ENV, find_local
 
         if find_local(card.checkpoint, card.revision) is None:
