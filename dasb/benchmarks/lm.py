@@ -2,7 +2,8 @@
 
 The selected utterances are split deterministically (by a seeded hash of the
 utterance id) into training and held-out parts. An interpolated Kneser-Ney
-n-gram (on the frame-interleaved stream) and a small causal transformer (one
+n-gram (on the frame-interleaved stream; its order, up to ``order``, chosen on a
+validation part of the training split) and a small causal transformer (one
 model per multi-codebook strategy, see :mod:`dasb.lm.transformer`) are trained
 on the training part and scored on each held-out utterance.
 
@@ -102,7 +103,9 @@ class TokenLM(CorpusBenchmark):
         test = [x for x in streams if x.utterance in test_ids]
         note = f"{len(train)} training / {len(test)} held-out utterances, <= {s['max_tokens_per_utterance']} tokens each"
 
-        ngram = KneserNeyLM(sum(sizes), s["order"], s["discount"]).fit([x.flat(sizes) for x in train])
+        order = self._select_order(train, sizes)
+        note += f"; n-gram order {order}"
+        ngram = KneserNeyLM(sum(sizes), order, s["discount"]).fit([x.flat(sizes) for x in train])
         per_utt = {x.utterance: (float(ngram.bits(x.flat(sizes)).sum()), x.flat(sizes).size, x.seconds) for x in test}
         results = _report("ngram", per_utt, note)
         for strategy in s["strategies"]:
@@ -116,6 +119,18 @@ class TokenLM(CorpusBenchmark):
             per_utt = {x.utterance: (*tf.evaluate(model, lays[x.utterance], self.cfg.context, self.cfg.threads), x.seconds) for x in test}
             results += _report(name, per_utt, note)
         return results
+
+    def _select_order(self, train: list[Stream], sizes: tuple[int, ...]) -> int:
+        """The n-gram order (1..``order``) with the fewest bits on a validation part of the training split."""
+        s = self.settings
+        if len(train) < 2 or s["order"] == 1:
+            return s["order"]
+        fit_ids, val_ids = split([x.utterance for x in train], 0.2, s["seed"])
+        fit = [x.flat(sizes) for x in train if x.utterance in fit_ids]
+        val = [x.flat(sizes) for x in train if x.utterance in val_ids]
+        bits = {n: sum(KneserNeyLM(sum(sizes), n, s["discount"]).fit(fit).bits(v).sum() for v in val)
+                for n in range(1, s["order"] + 1)}
+        return min(bits, key=bits.get)
 
     def _skip(self, strategy: str, sizes: tuple[int, ...], streams: list[Stream]) -> str | None:
         if max(sizes) > self.settings["max_vocab"]:
