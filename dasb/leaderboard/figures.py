@@ -10,6 +10,7 @@ from dasb.leaderboard.site import SiteData
 from dasb.results.listening import AUDIO_DIR, safe_name
 
 PLOTS_DIR = "plots"
+UTILISATION = "utilisation"  # metric of the tokens benchmark
 
 
 @dataclass
@@ -51,29 +52,27 @@ def draw_plots(data: SiteData, out: Path) -> Figures:
             quality_vs_bitrate(points, f"{bench}/{metric}", higher, out / rel)
             caption = f"{bench}/{metric} against bitrate (log scale); dashed: Pareto front; bars: 95% intervals"
             figs.by_metric[(bench, metric)] = Figure(rel, caption)
-    util = [m for m in data.metrics.get("tokens", {}) if "util" in m]
-    if util:
-        values = {t: v for t in data.tokenizers if (v := data.value(t, "tokens", util[0])) is not None}
+    if UTILISATION in data.metrics.get("tokens", {}):
+        values = {t: v for t in data.tokenizers if (v := data.value(t, "tokens", UTILISATION)) is not None}
         if values:
-            rel = f"{PLOTS_DIR}/tokens__{safe_name(util[0])}.png"
-            bars(values, f"tokens/{util[0]}", out / rel)
-            figs.extra.append(Figure(rel, f"Codebook utilisation (tokens/{util[0]})"))
+            rel = f"{PLOTS_DIR}/tokens__{UTILISATION}.png"
+            bars(values, f"tokens/{UTILISATION} (fraction of codebook entries used)", out / rel)
+            figs.extra.append(Figure(rel, f"Codebook utilisation (tokens/{UTILISATION})"))
     else:
-        figs.notes.append("No codebook utilisation plot: no tokens/*util* metric in these runs.")
-    lm = [m for m in data.metrics.get("lm", {}) if "bits" in m]
-    recon = data.headlines.get("reconstruction")
+        figs.notes.append(f"No codebook utilisation plot: no tokens/{UTILISATION} results in these runs.")
+    lm, recon = data.headlines.get("lm"), data.headlines.get("reconstruction")
     if lm and recon:
         points = []
         for t in data.tokenizers:
-            x, y = data.value(t, "lm", lm[0]), data.value(t, "reconstruction", recon)
+            x, y = data.value(t, "lm", lm), data.value(t, "reconstruction", recon)
             if x is not None and y is not None:
                 points.append(Point(t, x, y, str(data.row(t)["kind"])))
         if points:
-            rel = f"{PLOTS_DIR}/lm__{safe_name(lm[0])}__vs__{safe_name(recon)}.png"
-            scatter_xy(points, f"lm/{lm[0]}", f"reconstruction/{recon}", out / rel)
-            figs.extra.append(Figure(rel, f"Token LM lm/{lm[0]} against reconstruction/{recon}"))
+            rel = f"{PLOTS_DIR}/lm__{safe_name(lm)}__vs__{safe_name(recon)}.png"
+            scatter_xy(points, f"lm/{lm} (lower: more predictable tokens)", f"reconstruction/{recon}", out / rel)
+            figs.extra.append(Figure(rel, f"Token LM lm/{lm} against reconstruction/{recon}"))
     else:
-        figs.notes.append("No LM plot: needs lm/*bits* and reconstruction metrics in these runs.")
+        figs.notes.append("No LM plot: needs lm and reconstruction results in these runs.")
     return figs
 
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from dasb.leaderboard.compare import Comparison
 from dasb.leaderboard.figures import Figure, Figures, Listening, copy_listening, draw_plots
 from dasb.leaderboard.merge import Merged
-from dasb.leaderboard.site import BANDS, SiteData, band, site_data
+from dasb.leaderboard.site import BANDS, HEADLINES, SiteData, band, site_data
 from dasb.leaderboard.table import _fmt, render
 from dasb.results.listening import safe_name
 
@@ -124,16 +124,17 @@ def _filters(data: SiteData) -> str:
 
 
 def _legend() -> str:
-    bands = ", ".join(
-        f'<span class="band-{name}">&nbsp;{name}: {lo:g}–{hi:g} kbps</span>' if hi != float("inf")
-        else f'<span class="band-{name}">&nbsp;{name}: &gt; {lo:g} kbps</span>'
-        for name, lo, hi in BANDS
-    )
+    def limits(lo: float, hi: float) -> str:
+        if lo == 0:
+            return f"&lt; {hi:g}"
+        return f"&gt; {lo:g}" if hi == float("inf") else f"{lo:g}–{hi:g}"
+
+    bands = "".join(f'<span class="band-{n}">&nbsp;{n} {limits(lo, hi)} kbps</span>' for n, lo, hi in BANDS)
     return (
-        f'<p class="legend muted">Bitrate bands: {bands}. <span class="best">&nbsp;best in band&nbsp;</span> '
-        "Hover a cell for its 95% interval, n and notes († = some utterances failed). "
-        "<b>error</b>/<b>skipped</b> cells carry their message on hover. "
-        'Click a column header to sort. <span class="measured">m</span> = measured bitrate.</p>'
+        f'<p class="legend muted">Bitrate bands: {bands}<span class="best">&nbsp;best in band&nbsp;</span>'
+        '<span class="measured">m</span> measured bitrate. '
+        "Hover a cell for its 95% interval and n († = a note, e.g. some utterances failed); "
+        "<b>error</b> and <b>skipped</b> cells show their message on hover. Click a column header to sort.</p>"
     )
 
 
@@ -170,8 +171,9 @@ def _index(data: SiteData, figs: Figures) -> str:
     parts += [f'<p class="muted">{esc(n)}</p>' for n in figs.notes]
     parts.append(
         "<h2>How to read this</h2><ul>"
-        "<li><b>Headline metric</b> of a benchmark: reconstruction → pesq_wb, tokens → entropy_bitrate_bps, "
-        "lm → bits_per_second; otherwise its first metric with a direction. All metrics are on the benchmark pages.</li>"
+        "<li><b>Headline metric</b> of a benchmark: "
+        + esc(", ".join(f"{b} → {m}" for b, m in HEADLINES.items()))
+        + "; otherwise its first metric with a direction. All metrics are on the benchmark pages.</li>"
         "<li><b>Values</b> are means over utterances; the 95% interval is a percentile bootstrap of the mean.</li>"
         "<li><b>Best in band</b> marks the best mean among tokenizers of the same bitrate band; overlapping intervals "
         "mean the ranking may not be significant — each tokenizer page has a paired test against its neighbour.</li>"

@@ -75,6 +75,8 @@ def _save(fig, path: Path) -> Path:
 def quality_vs_bitrate(points: Sequence[Point], metric: str, higher_is_better: bool | None, path: Path) -> Path:
     """Metric against bitrate (log axis) with 95% intervals and, for a directional metric, the Pareto front."""
     plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter
+
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     _scatter(ax, points)
     if higher_is_better is not None:
@@ -82,6 +84,10 @@ def quality_vs_bitrate(points: Sequence[Point], metric: str, higher_is_better: b
         ax.step([p.x for p in front], [p.y for p in front], where="post", color="k", lw=1, ls="--",
                 label="Pareto front", zorder=1)
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 64, not 6.4x10^1
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("bitrate (kbps, log scale)")
     arrow = {True: " (higher is better)", False: " (lower is better)", None: ""}[higher_is_better]
     ax.set_ylabel(metric + arrow)
