@@ -133,3 +133,15 @@ def test_batches_respect_count_and_sample_budgets():
     sizes = [100, 900, 300, 200, 800]
     assert runtime._batches(sizes, 2, None) == [[0, 3], [2, 4], [1]]
     assert runtime._batches(sizes, 8, 1000) == [[0, 3, 2], [4], [1]]
+
+
+@pytest.mark.parametrize("rates", [(16000, 8000), (16000, 24000), (44100, 16000)])
+def test_blockwise_resampling_of_long_signals_matches_whole(monkeypatch, rates):
+    import dasb.audio as audio
+
+    x = np.random.default_rng(0).standard_normal((1, 50_000)).astype(np.float32)
+    whole = audio._resample_whole(x, *rates)
+    monkeypatch.setattr(audio, "BLOCK_SAMPLES", 4096)
+    blocks = audio.resample(x, *rates)
+    assert blocks.shape == whole.shape
+    assert np.abs(blocks - whole).max() < 1e-5

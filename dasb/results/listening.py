@@ -63,7 +63,8 @@ def example_utterances(corpus: Corpus, count: int = EXAMPLE_UTTERANCES) -> list[
 
 def _write(path: Path, wav: np.ndarray, sr: int) -> None:
     rate = min(sr, MAX_RATE)
-    x = resample(np.asarray(wav, dtype=np.float32)[None], sr, rate)[0][: int(MAX_SECONDS * rate)]
+    clip = np.asarray(wav[: int(MAX_SECONDS * sr)], dtype=np.float32)  # cut before resampling: files may be hours long
+    x = resample(clip[None], sr, rate)[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), np.clip(x, -1.0, 1.0), rate, subtype="PCM_16", format="FLAC")
 
