@@ -106,9 +106,10 @@ class Browser:
             time.sleep(0.1)
         raise TimeoutError(f"{url} did not finish loading")
 
-    def evaluate(self, expression: str) -> object:
+    def evaluate(self, expression: str, await_promise: bool = False) -> object:
         """Value of a JavaScript expression in the page (an exception in it raises)."""
-        out = self.send("Runtime.evaluate", session=True, expression=expression, returnByValue=True)
+        out = self.send("Runtime.evaluate", session=True, expression=expression, returnByValue=True,
+                        awaitPromise=await_promise)
         if "exceptionDetails" in out:
             raise RuntimeError(f"{expression!r} raised: {out['exceptionDetails']}")
         return out["result"].get("value")

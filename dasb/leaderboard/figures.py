@@ -55,7 +55,7 @@ def draw_plots(data: SiteData, out: Path) -> Figures:
     if UTILISATION in data.metrics.get("tokens", {}):
         values = {t: v for t in data.tokenizers if (v := data.value(t, "tokens", UTILISATION)) is not None}
         if values:
-            rel = f"{PLOTS_DIR}/tokens__{UTILISATION}.png"
+            rel = f"{PLOTS_DIR}/bars__tokens__{UTILISATION}.png"  # not the file of the bitrate plot
             bars(values, f"tokens/{UTILISATION} (fraction of codebook entries used)", out / rel)
             figs.extra.append(Figure(rel, f"Codebook utilisation (tokens/{UTILISATION})"))
     else:
@@ -68,7 +68,7 @@ def draw_plots(data: SiteData, out: Path) -> Figures:
             if x is not None and y is not None:
                 points.append(Point(t, x, y, str(data.row(t)["kind"])))
         if points:
-            rel = f"{PLOTS_DIR}/lm__{safe_name(lm)}__vs__{safe_name(recon)}.png"
+            rel = f"{PLOTS_DIR}/scatter__lm__{safe_name(lm)}__vs__{safe_name(recon)}.png"
             scatter_xy(points, f"lm/{lm} (lower: more predictable tokens)", f"reconstruction/{recon}", out / rel)
             figs.extra.append(Figure(rel, f"Token LM lm/{lm} against reconstruction/{recon}"))
     else:

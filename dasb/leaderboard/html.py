@@ -148,15 +148,19 @@ def _figures(figs: list[Figure]) -> str:
     return f'<div class="plots">{items}</div>'
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 # ---- pages ----------------------------------------------------------------------------------------
 def _index(data: SiteData, figs: Figures) -> str:
     merged = data.merged
     datasets = sorted({r.dataset for r in merged.records})
     parts = [
         "<h1>Discrete audio tokenizer leaderboard</h1>",
-        f'<p class="muted">{len(data.tokenizers)} tokenizers, {len(data.metrics)} benchmarks, '
-        f"dataset(s): {esc(', '.join(datasets))}; from {len(merged.run_dirs)} run director"
-        f"{'y' if len(merged.run_dirs) == 1 else 'ies'}: {esc(', '.join(str(d) for d in merged.run_dirs))}.</p>",
+        f'<p class="muted">{_count(len(data.tokenizers), "tokenizer")}, {_count(len(data.metrics), "benchmark")}, '
+        f"dataset(s): {esc(', '.join(datasets))}; from {len(merged.run_dirs)} run "
+        f"{'directory' if len(merged.run_dirs) == 1 else 'directories'}: {esc(', '.join(str(d) for d in merged.run_dirs))}.</p>",
     ]
     if merged.warnings:
         items = "".join(f"<li>{esc(w)}</li>" for w in merged.warnings)

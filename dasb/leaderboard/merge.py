@@ -4,6 +4,8 @@ Within one run directory, a later record for a key supersedes an earlier one
 (that is how resumption and ``--overwrite`` work). Across run directories, two
 current records for the same key with a different status or value are a
 *conflict*: both cannot be right, so it is reported, never silently resolved.
+Values equal to a relative 1e-9 are the same measurement (floating-point
+summation order differs between thread counts and machines).
 The newer record (by ``created_at``) is shown. A leaderboard cell measured under
 several configurations (tokenizer, benchmark or dataset hash) is reported too,
 because the table has one cell per tokenizer x benchmark x metric.
@@ -11,12 +13,15 @@ because the table has one cell per tokenizer x benchmark x metric.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dasb.results.record import Record, RecordKey
 from dasb.results.store import RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest
+
+SAME_RTOL = 1e-9
 
 
 @dataclass
@@ -31,6 +36,14 @@ class Merged:
 
 def _shown(rec: Record) -> str:
     return repr(rec.value) if rec.status == "ok" else f"{rec.status} ({rec.message})"
+
+
+def _same(a: Record, b: Record) -> bool:
+    if a.status != b.status:
+        return False
+    if a.value is None or b.value is None:
+        return a.value == b.value
+    return math.isclose(a.value, b.value, rel_tol=SAME_RTOL, abs_tol=1e-12)
 
 
 def _describe(key: RecordKey) -> str:
@@ -54,7 +67,7 @@ def merge_runs(run_dirs: list[str | Path]) -> Merged:
                 chosen[key] = (rec, d)
                 continue
             old, old_dir = chosen[key]
-            if (old.status, old.value) == (rec.status, rec.value):
+            if _same(old, rec):
                 continue
             conflicts += 1
             if conflicts <= 50:  # the count below says how many there are in all

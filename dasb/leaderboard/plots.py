@@ -5,6 +5,7 @@ extra (``pip install 'dasb[html]'``).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -72,6 +73,14 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _minor_label(v: float, _pos: int) -> str:
+    """Label only the 2x and 5x minor ticks of a log axis, so labels do not overlap."""
+    if v <= 0:
+        return ""
+    lead = round(v / 10 ** math.floor(math.log10(v)), 6)
+    return f"{v:g}" if lead in (2.0, 5.0) else ""
+
+
 def quality_vs_bitrate(points: Sequence[Point], metric: str, higher_is_better: bool | None, path: Path) -> Path:
     """Metric against bitrate (log axis) with 95% intervals and, for a directional metric, the Pareto front."""
     plt = _pyplot()
@@ -84,9 +93,8 @@ def quality_vs_bitrate(points: Sequence[Point], metric: str, higher_is_better: b
         ax.step([p.x for p in front], [p.y for p in front], where="post", color="k", lw=1, ls="--",
                 label="Pareto front", zorder=1)
     ax.set_xscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 64, not 6.4x10^1
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 10, not 10^1
+    ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("bitrate (kbps, log scale)")
     arrow = {True: " (higher is better)", False: " (lower is better)", None: ""}[higher_is_better]

@@ -128,7 +128,8 @@ def site_data(merged: Merged) -> SiteData:
         if r.utterance is None:
             cells[(r.tokenizer, r.benchmark, r.metric)] = r
             metrics.setdefault(r.benchmark, {})[r.metric] = r.higher_is_better
-    metrics = {b: dict(sorted(m.items())) for b, m in sorted(metrics.items())}
+    # reconstruction first (the quality axis of most plots), then alphabetical
+    metrics = {b: dict(sorted(m.items())) for b, m in sorted(metrics.items(), key=lambda bm: (bm[0] != "reconstruction", bm[0]))}
     data = SiteData(merged, table, cells, metrics, {b: headline(b, m) for b, m in metrics.items()})
     bands = {t: band(data.kbps(t)) for t in data.tokenizers}
     for bench, ms in metrics.items():
