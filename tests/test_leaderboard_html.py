@@ -60,6 +60,9 @@ def _records(seed: int = 0) -> list[Record]:
             out += [_rec(tok, metric, float(v), u) for u, v in zip(UTTS, values)]
             s = summarize(list(values))
             out.append(_rec(tok, metric, s.mean, stderr=s.stderr, ci_low=s.ci_low, ci_high=s.ci_high, n=s.n))
+    out.append(Record("gamma", "h-gam", "streaming", "sh", "mini", "dh", "agreement", None, status="skipped",
+                      message="streaming needs a causal tokenizer", higher_is_better=True, run_id="run1",
+                      created_at="2026-01-01T00:00:00+00:00", env=ENV))
     return out
 
 
@@ -100,6 +103,7 @@ def test_site_pages_show_values_intervals_errors_and_cards(site: Path) -> None:
     # error cell: status text, message escaped in the title attribute, never a number
     assert 'class="error" data-v="" title="PesqError: &lt;boom&gt; &amp; failed">error</td>' in index
     assert "nan" not in overview.lower()
+    assert 'class="skipped" data-v="" title="streaming needs a causal tokenizer">skipped</td>' in overview
     # 95% interval on hover (overview) and as small text (benchmark page)
     assert re.search(r'title="mean \d\.\d+, 95% CI \[\d\.\d+, \d\.\d+\], n = 12"', index)
     assert re.search(r"<small>\[\d\.\d+, \d\.\d+\]</small>", bench)

@@ -12,6 +12,7 @@ Definitions the site documents on its overview page:
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -69,12 +70,16 @@ class SiteData:
     headlines: dict[str, str]
     best: set[tuple[str, str, str]] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        self._rows = {row["tokenizer"]: row for row in self.table.to_dict("records")}
+
     @property
     def tokenizers(self) -> list[str]:
-        return list(self.table["tokenizer"])
+        return list(self._rows)
 
     def row(self, tokenizer: str) -> dict:
-        return self.table[self.table["tokenizer"] == tokenizer].iloc[0].to_dict()
+        """The tokenizer's row of ``build()``'s table (kind, kbps, kbps_from, frame_hz, codebooks, ...)."""
+        return self._rows[tokenizer]
 
     def kbps(self, tokenizer: str) -> float | None:
         v = self.row(tokenizer)["kbps"]
@@ -114,7 +119,7 @@ class SiteData:
         out: dict[str, tuple[dict, set[str]]] = {}
         for r in self.merged.records:
             if r.tokenizer == tokenizer:
-                key = repr(sorted(r.env.items(), key=lambda kv: kv[0]))
+                key = json.dumps(r.env, sort_keys=True, default=str)
                 out.setdefault(key, (r.env, set()))[1].add(r.run_id)
         return [(env, sorted(runs)) for env, runs in out.values()]
 
