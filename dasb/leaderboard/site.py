@@ -105,14 +105,19 @@ class SiteData:
         if self.metrics[benchmark][metric] is None:
             return f"{metric} has no better direction"
         ranking = self.ranking(benchmark, metric)
-        if tokenizer not in ranking or len(ranking) < 2:
-            return "no other tokenizer has a value to compare with"
+        if tokenizer not in ranking:
+            return f"{benchmark}/{metric}: no result for this tokenizer"
+        if len(ranking) < 2:
+            return f"{benchmark}/{metric}: no other tokenizer to compare with"
         i = ranking.index(tokenizer)
         other = ranking[i - 1] if i > 0 else ranking[1]
         try:
             return compare(self.merged.records, tokenizer, other, benchmark, metric)
         except ValueError as err:
-            return str(err)
+            per_utterance = any(
+                r.utterance is not None and r.benchmark == benchmark and r.metric == metric for r in self.merged.records
+            )
+            return f"{benchmark}/{metric}: {err}" + ("" if per_utterance else " (a corpus-level metric: nothing to pair)")
 
     def environments(self, tokenizer: str) -> list[tuple[dict, list[str]]]:
         """Distinct environments of ``tokenizer``'s records, each with its run ids."""
