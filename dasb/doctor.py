@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 from dasb.registry import ADAPTERS, BENCHMARKS
 from dasb.tokenizers.cards import Card, load_cards
@@ -36,21 +35,11 @@ def _fix_for(card: Card) -> str | None:
         cls = ADAPTERS.get(card.adapter)
     except ImportError as err:
         return f"install the adapter's extra ({err})"
-    extra = getattr(cls, "extra", None)
-    if extra and importlib.util.find_spec("transformers") is None:
+    needed, extra = getattr(cls, "requires", None), getattr(cls, "extra", None)
+    if needed and importlib.util.find_spec(needed) is None:
         return f"pip install 'dasb[{extra}]'"
-    kmeans = card.params.get("kmeans")
-    if kmeans and not (Path(kmeans).expanduser() / "kmeans.safetensors").is_file():
-        layers = ",".join(str(x) for x in card.params.get("layers", []))
-        return f"dasb train kmeans --model {card.checkpoint} --layers {layers} --k K --data CORPUS --out {kmeans}"
-    # Adapters with `local_checkpoint = True` read a file path, not a hub id: building them reports a missing file.
-    if card.checkpoint and not getattr(cls, "local_checkpoint", False):
-        from dasb.tokenizers.hf_base import WEIGHTS_ENV, find_local
-
-        if find_local(card.checkpoint, card.revision) is None:
-            return (f"weights missing: huggingface-cli download {card.checkpoint} --revision {card.revision or 'main'}"
-                    f" (or files in ${WEIGHTS_ENV}/{card.checkpoint}/)")
-    return None
+    missing = getattr(cls, "missing_weights", None)
+    return missing(card.checkpoint, card.revision, card.params) if missing else None
 
 
 def check_card(card: Card) -> Readiness:

@@ -112,6 +112,8 @@ for _name, _cls in (("encodec", "EncodecTokenizer"), ("dac", "DacTokenizer"), ("
                     ("neucodec", "NeuCodecTokenizer")):
     ADAPTERS.register(_name, f"dasb.tokenizers.hf_codecs:{_cls}")
 ADAPTERS.register("ssl-kmeans", "dasb.tokenizers.ssl_kmeans:SSLKMeansTokenizer")
+for _name, _cls in (("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokenizerTokenizer"), ("s3tokenizer", "S3Tokenizer")):
+    ADAPTERS.register(_name, f"dasb.tokenizers.pypi_codecs:{_cls}")
 BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruction")
 BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
 BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")

@@ -282,6 +282,59 @@ def test_doctor_names_the_fix(monkeypatch):
     assert check_card(cards["pcm8"]).ok
 
 
+# Families from their own packages (each behind its extra): random-init models of the released architectures.
+_SNAC24 = dict(sampling_rate=24000, encoder_dim=8, encoder_rates=[2, 4, 8, 8], decoder_dim=64, decoder_rates=[8, 8, 4, 2],
+               attn_window_size=32, codebook_size=4096, codebook_dim=8, vq_strides=[4, 2, 1])
+_ST = dict(n_filters=8, dimension=32, semantic_dimension=16, strides=[8, 5, 4, 2], lstm_layers=1, bidirectional=True,
+           dilation_base=2, residual_kernel_size=3, n_residual_layers=1, activation="ELU", sample_rate=16000, n_q=8,
+           codebook_size=1024)
+
+
+def _pypi_case(name):
+    from dasb.tokenizers import pypi_codecs as P
+
+    if name.startswith("snac"):
+        pytest.importorskip("snac", reason="SNAC needs its package: pip install 'dasb[snac]'")
+        return P.SnacTokenizer(name, config=_SNAC24)
+    if name.startswith("speechtokenizer"):
+        import importlib.util
+
+        if importlib.util.find_spec("speechtokenizer") is None:
+            pytest.skip("SpeechTokenizer needs its package: pip install 'dasb[speechtokenizer]'")
+        return P.SpeechTokenizerTokenizer(name, config=_ST, n_q=8 if name.endswith("8q") else 1)
+    s3 = pytest.importorskip("s3tokenizer", reason="the S3 tokenizers need their package: pip install 'dasb[s3tokenizer]'")
+    if name.endswith("v2"):
+        from s3tokenizer.model_v2 import ModelConfig
+        return P.S3Tokenizer(name, model_name="speech_tokenizer_v2_25hz",
+                             config=ModelConfig(n_audio_state=128, n_audio_head=2, n_audio_layer=1))
+    from s3tokenizer.model import ModelConfig
+    return P.S3Tokenizer(name, model_name="speech_tokenizer_v1",
+                         config=ModelConfig(n_audio_state=32, n_audio_head=2, n_audio_layer=1, n_codebook_size=4096))
+
+
+@pytest.mark.parametrize("name", ["snac-24k", "speechtokenizer-8q", "speechtokenizer-1q", "s3-v1", "s3-v2"])
+def test_pypi_conformance(name):
+    torch.manual_seed(0)
+    tok = _pypi_case(name)
+    randomise_codebooks(tok.model)
+    check_tokenizer(tok, durations=DURATIONS)
+    if tok.info.num_codebooks > 1:
+        assert len(set(tok.encode(*_clip(tok)).codes.flatten().tolist())) > 1, "codes are constant"
+
+
+def test_snac_layout_and_bitrate():
+    """SNAC's 3 levels (strides 4/2/1) become 7 slots per coarse frame: 24000/512/4 Hz x 7 x 12 bits = 984 bit/s."""
+    tok = _pypi_case("snac-24k")
+    assert tok.info.num_codebooks == 7 and tok.info.nominal_bitrate == pytest.approx(984.375)
+    x, n = _clip(tok)
+    levels = tok.model.encode(x)
+    codes = tok.encode(x, n).codes[0]
+    frames = codes.shape[-1]
+    assert torch.equal(codes[0], levels[0][0, :frames])
+    assert torch.equal(codes[1:3].T.reshape(-1), levels[1][0, : 2 * frames])
+    assert torch.equal(codes[3:7].T.reshape(-1), levels[2][0, : 4 * frames])
+
+
 def test_cli_train_kmeans_then_encode(tmp_path, monkeypatch, capsys):
     """`dasb train kmeans` on a local model folder and the embedded corpus, then the card encodes with it."""
     from dasb.cli import main
@@ -301,3 +354,38 @@ def test_cli_train_kmeans_then_encode(tmp_path, monkeypatch, capsys):
     tok = get_card("tiny-km8").build()
     assert tok.info.codebook_sizes == (8, 8) and tok.info.checkpoint == str(tmp_path / "hubert")
     check_tokenizer(tok, durations=DURATIONS)
+
+
+# The released configs of the package codecs (their config.json / package defaults).
+_ST_RELEASE = dict(_ST, n_filters=64, dimension=1024, semantic_dimension=768, lstm_layers=2)
+_SNAC_RELEASE = {
+    "snac-24khz": dict(_SNAC24, encoder_dim=48, decoder_dim=1024),
+    "snac-32khz": dict(sampling_rate=32000, encoder_dim=64, encoder_rates=[2, 3, 8, 8], decoder_dim=1536,
+                       decoder_rates=[8, 8, 3, 2], attn_window_size=32, vq_strides=[8, 4, 2, 1]),
+    "snac-44khz": dict(sampling_rate=44100, encoder_dim=64, encoder_rates=[2, 3, 8, 8], decoder_dim=1536,
+                       decoder_rates=[8, 8, 3, 2], attn_window_size=32, vq_strides=[8, 4, 2, 1]),
+}
+
+
+@pytest.mark.parametrize("card_name", ["snac-24khz", "snac-32khz", "snac-44khz", "speechtokenizer-8q", "speechtokenizer-1q",
+                                       "cosyvoice-s3-v1", "cosyvoice-s3-v1-25hz", "cosyvoice2-s3"])
+def test_package_codec_bitrates_match_published(card_name):
+    from dasb.tokenizers import pypi_codecs as P
+
+    card = load_cards()[card_name]
+    with torch.device("meta"):
+        if card.adapter == "snac":
+            pytest.importorskip("snac", reason="pip install 'dasb[snac]'")
+            tok = P.SnacTokenizer(card.name, config=_SNAC_RELEASE[card_name])
+        elif card.adapter == "speechtokenizer":
+            pytest.importorskip("einops", reason="pip install 'dasb[speechtokenizer]'")
+            tok = P.SpeechTokenizerTokenizer(card.name, config=_ST_RELEASE, **card.params)
+        else:
+            s3 = pytest.importorskip("s3tokenizer", reason="pip install 'dasb[s3tokenizer]'")
+            v2 = "v2" in card.params["model_name"]
+            cfg = (s3.model_v2.ModelConfig() if v2 else s3.model.ModelConfig())
+            tok = P.S3Tokenizer(card.name, config=cfg, **card.params)
+    info, pub = tok.info, card.published
+    assert info.nominal_bitrate / 1000 == pytest.approx(pub["bitrate_kbps"], rel=0.02)
+    assert info.frame_rate == pytest.approx(pub["frame_rate"], rel=0.002)
+    assert (info.num_codebooks, info.codebook_sizes[0], info.sample_rate) == (pub["codebooks"], pub["codebook_size"], pub["sample_rate"])

@@ -106,6 +106,19 @@ def load_model(cls_name: str, checkpoint: str, revision: str | None) -> torch.nn
     return getattr(transformers, cls_name).from_pretrained(where, **kwargs)
 
 
+def fetch_files(checkpoint: str, revision: str | None, filenames: list[str]) -> list[str]:
+    """Local paths of ``filenames`` of a hub repo or folder (for codecs that are not ``transformers`` models).
+
+    Same order and same fast failure as :func:`locate`; downloads only when the hub is reachable.
+    """
+    where, kwargs = locate(checkpoint, revision, probe=filenames[0])
+    if Path(where).is_dir():
+        return [str(Path(where) / f) for f in filenames]
+    from huggingface_hub import hf_hub_download
+
+    return [hf_hub_download(checkpoint, f, **kwargs) for f in filenames]
+
+
 def length_groups(lengths: torch.Tensor) -> dict[int, list[int]]:
     """Batch indices grouped by equal length."""
     groups: dict[int, list[int]] = {}
@@ -115,16 +128,19 @@ def length_groups(lengths: torch.Tensor) -> dict[int, list[int]]:
 
 
 class HFTokenizer(AudioTokenizer):
-    """Base of the ``transformers`` adapters.
+    """Base of the adapters that wrap a PyTorch model (``transformers`` or a codec's own package).
 
-    Subclasses name ``model_class`` (a ``transformers`` attribute), build
-    ``self.info`` from the model config in :meth:`describe`, and implement
-    :meth:`_encode` / :meth:`_decode` on same-length batches. Pass ``model=``
-    (a ready model) or ``config=`` (a config object, random init) to bypass
-    ``from_pretrained``; otherwise ``checkpoint`` is required.
+    Subclasses name ``model_class`` (a ``transformers`` attribute) or override
+    :meth:`_load` / :meth:`_from_config`; build ``self.info`` from the model
+    config in :meth:`describe`; and implement :meth:`_encode` / :meth:`_decode`
+    on same-length batches. Pass ``model=`` (a ready model) or ``config=`` (a
+    config, random init) to bypass loading; otherwise ``checkpoint`` is required.
+    ``requires`` is the module that must be importable, ``extra`` the dasb
+    extra that installs it.
     """
 
     model_class: str = ""
+    requires = "transformers"
     extra = "neural"
 
     def __init__(
@@ -137,18 +153,33 @@ class HFTokenizer(AudioTokenizer):
         half: bool = False,
     ) -> None:
         if model is None:
-            transformers = require("transformers", self.extra)
             if config is not None:
-                cls = getattr(transformers, self.model_class)
-                model = cls.from_config(config) if self.model_class.startswith("Auto") else cls(config)
+                model = self._from_config(config)
             elif checkpoint is not None:
-                model = load_model(self.model_class, checkpoint, revision)
+                model = self._load(checkpoint, revision)
             else:
                 raise ValueError(f"tokenizer {name!r}: give a checkpoint (hub id or folder), a model or a config")
         self.model = model.eval()
         self.half = half
         self.device = "cpu"
         self.info = self.describe(name, checkpoint, revision)
+
+    @classmethod
+    def missing_weights(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> str | None:
+        """Offline check for ``dasb doctor``: None when the weights are here, else the step that fixes it."""
+        if checkpoint is None or find_local(checkpoint, revision) is not None:
+            return None
+        return (f"weights missing: huggingface-cli download {checkpoint} --revision {revision or 'main'}"
+                f" (or files in ${WEIGHTS_ENV}/{checkpoint}/)")
+
+    def _from_config(self, config: Any) -> torch.nn.Module:
+        """A randomly initialised model of ``config``."""
+        cls = getattr(require("transformers", self.extra), self.model_class)
+        return cls.from_config(config) if self.model_class.startswith("Auto") else cls(config)
+
+    def _load(self, checkpoint: str, revision: str | None) -> torch.nn.Module:
+        """The released model: ``from_pretrained`` after :func:`locate`."""
+        return load_model(self.model_class, checkpoint, revision)
 
     @abstractmethod
     def describe(self, name: str, checkpoint: str | None, revision: str | None) -> TokenizerInfo:

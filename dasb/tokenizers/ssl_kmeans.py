@@ -60,6 +60,14 @@ class SSLKMeansTokenizer(HFTokenizer):
             checkpoint, revision = self.meta["model"], self.meta.get("revision")
         super().__init__(name, checkpoint=checkpoint, revision=revision, **kwargs)
 
+    @classmethod
+    def missing_weights(cls, checkpoint, revision, params) -> str | None:
+        folder = Path(params.get("kmeans", "")).expanduser()
+        if not (folder / KMEANS_FILE).is_file():
+            layers = ",".join(str(x) for x in params.get("layers", []))
+            return f"dasb train kmeans --model {checkpoint} --layers {layers} --k K --data CORPUS --out {params.get('kmeans')}"
+        return super().missing_weights(checkpoint, revision, params)
+
     def describe(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         stride = int(np.prod(c.conv_stride))
