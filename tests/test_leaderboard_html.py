@@ -219,6 +219,20 @@ def test_listening_examples_are_small_flac(tmp_path: Path) -> None:
     assert dec_path.parent.name.startswith("tok_1-") and ref_path.exists()
 
 
+def test_runner_saves_listening_examples(tmp_path: Path) -> None:
+    from dasb.data.corpus import load_corpus
+    from dasb.runner import Runner
+    from dasb.suites import Suite
+
+    suite = Suite("t", "mini", ["pcm4"], {"reconstruction": {"max_utterances": 1, "metrics": ["si_sdr"]}})
+    assert Runner(suite, tmp_path, progress=False).run().exit_code == 0
+    first = load_corpus("mini").utterances[0]
+    ref_path, dec_path = example_paths(tmp_path, "pcm4", first.id)
+    ref, sr = sf.read(str(ref_path))
+    dec, _ = sf.read(str(dec_path))
+    assert sr == 16000 and len(ref) == len(dec) and 0 < np.abs(dec - ref).max() < 0.2  # 4-bit PCM, audibly coarse
+
+
 # ---- end to end in headless Chromium ---------------------------------------------------------------
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
