@@ -18,6 +18,6 @@ extras="default"
 .venv/bin/python scripts/fix_torchaudio.py
 # The leaderboard's end-to-end test drives Debian's headless Chromium (it skips, saying why, without it).
 if [ "${1:-}" = "test" ] && [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
-        || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+        || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 fi
