@@ -128,8 +128,10 @@ class TokenLM(CorpusBenchmark):
         fit_ids, val_ids = split([x.utterance for x in train], 0.2, s["seed"])
         fit = [x.flat(sizes) for x in train if x.utterance in fit_ids]
         val = [x.flat(sizes) for x in train if x.utterance in val_ids]
-        bits = {n: sum(KneserNeyLM(sum(sizes), n, s["discount"]).fit(fit).bits(v).sum() for v in val)
-                for n in range(1, s["order"] + 1)}
+        bits = {}
+        for n in range(1, s["order"] + 1):
+            model = KneserNeyLM(sum(sizes), n, s["discount"]).fit(fit)
+            bits[n] = sum(float(model.bits(v).sum()) for v in val)
         return min(bits, key=bits.get)
 
     def _skip(self, strategy: str, sizes: tuple[int, ...], streams: list[Stream]) -> str | None:

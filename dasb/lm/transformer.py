@@ -143,6 +143,8 @@ def train(train_layouts: list[Layout], sizes: tuple[int, ...], strategy: str, cf
 
 
 def _train(train_layouts: list[Layout], sizes: tuple[int, ...], strategy: str, cfg: TrainConfig) -> TokenTransformer:
+    if cfg.steps < 1:
+        raise ValueError(f"the transformer LM needs steps >= 1, got {cfg.steps}")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     data = _stack(train_layouts)
