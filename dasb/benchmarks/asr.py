@@ -1,0 +1,102 @@
+"""Intelligibility of decoded speech: WER/CER against the transcript, and dWER/dCER.
+
+An ASR backend transcribes the original and the decoded audio of each
+utterance. ``wer``/``cer`` score the decoded audio's transcript against the
+reference text; ``dwer``/``dcer`` score it against the transcript of the
+original audio, i.e. the intelligibility the tokenizer loses, with the
+recogniser's own errors factored out. Rates are corpus-level (edits summed over
+utterances, divided by summed reference lengths) with a 95% bootstrap interval
+over utterances. The original audio's ``wer``/``cer`` form the ground-truth row.
+Transcripts are cached by audio content, so the originals are recognised once
+per process however many tokenizers run.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dasb.audio import content_hash, resample
+from dasb.benchmarks.base import GROUND_TRUTH, CorpusBenchmark, Item, Result
+from dasb.data.corpus import Utterance
+from dasb.data.subsets import spread_over_speakers
+from dasb.metrics.text import EditCounts, char_edits, word_edits
+from dasb.models.asr import SAMPLE_RATE, ASRBackend, make_asr
+from dasb.stats import summarize_ratio
+from dasb.tokenizers.base import AudioTokenizer
+
+
+class ASR(CorpusBenchmark):
+    """dWER/dCER and WER/CER of decoded audio with PocketSphinx (default) or Whisper.
+
+    Settings: ``backend`` ("pocketsphinx" | "whisper"), ``options`` (keyword
+    arguments of the backend, e.g. ``{model: small, language: en}``),
+    ``max_utterances`` (taken round-robin over speakers).
+    """
+
+    name = "asr"
+    needs_decoded = True
+    needs_text = True
+
+    def __init__(self, backend: str = "pocketsphinx", options: dict[str, Any] | None = None, **settings: Any) -> None:
+        super().__init__(backend=backend, options=dict(options or {}), **settings)
+        self._asr: ASRBackend | None = None
+        self._transcripts: dict[str, str] = {}
+
+    def metrics(self) -> dict[str, bool | None]:
+        return {"wer": False, "cer": False, "dwer": False, "dcer": False}
+
+    def select(self, utterances: list[Utterance]) -> list[Utterance]:
+        with_text = [u for u in utterances if u.text]
+        return spread_over_speakers(with_text, self.settings.get("max_utterances"))
+
+    def setup(self) -> None:
+        if self._asr is None:
+            self._asr = make_asr(self.settings["backend"], **self.settings["options"])
+
+    def transcribe(self, waves: list[np.ndarray]) -> list[str]:
+        """Transcripts of 16 kHz waveforms, recognising only audio not seen before."""
+        assert self._asr is not None, "setup() loads the ASR backend"
+        keys = [content_hash(w, SAMPLE_RATE) for w in waves]
+        todo = {k: w for k, w in zip(keys, waves) if k not in self._transcripts}
+        if todo:
+            self._transcripts.update(zip(todo, self._asr.transcribe(list(todo.values()))))
+        return [self._transcripts[k] for k in keys]
+
+    def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
+        self.setup()
+        assert self._asr is not None
+        items = [it for it in items if it.utterance.text]
+        if not items:
+            raise ValueError("the asr benchmark needs utterances with transcripts")
+        originals = self.transcribe([resample(it.reference, it.sample_rate, SAMPLE_RATE) for it in items])
+        decoded = self.transcribe([resample(it.decoded, it.sample_rate, SAMPLE_RATE) for it in items])
+        norm = self._asr.normalize
+        scores: dict[tuple[str | None, str], list[EditCounts]] = {}
+        results: list[Result] = []
+        for it, orig, dec in zip(items, originals, decoded):
+            text, uid = it.utterance.text, it.utterance.id
+            rows = {
+                (None, "wer"): (word_edits(text, dec, norm), dec),
+                (None, "cer"): (char_edits(text, dec, norm), None),
+                (None, "dwer"): (word_edits(orig, dec, norm), None),
+                (None, "dcer"): (char_edits(orig, dec, norm), None),
+                (GROUND_TRUTH, "wer"): (word_edits(text, orig, norm), orig),
+                (GROUND_TRUTH, "cer"): (char_edits(text, orig, norm), None),
+            }
+            for (row, metric), (counts, hyp) in rows.items():
+                scores.setdefault((row, metric), []).append(counts)
+                if counts.length > 0:
+                    note = None if hyp is None else f"hypothesis: {hyp!r}"
+                    results.append(Result(metric, counts.rate, uid, message=note, row=row))
+        for (row, metric), counts in scores.items():
+            results.append(_corpus_rate(metric, counts, row))
+        return results
+
+
+def _corpus_rate(metric: str, counts: list[EditCounts], row: str | None) -> Result:
+    try:
+        s = summarize_ratio([c.edits for c in counts], [c.length for c in counts])
+    except ValueError as err:  # e.g. the recogniser heard nothing in any original
+        return Result(metric, None, None, "error", f"{metric}: {err}", row=row)
+    return Result(metric, s.mean, None, "ok", None, s.stderr, s.ci_low, s.ci_high, s.n, row=row)

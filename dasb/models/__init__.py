@@ -1,0 +1,1 @@
+"""Pretrained models the benchmarks use as measuring instruments (ASR, speaker encoders)."""

@@ -1,0 +1,1 @@
+"""Discriminative probes trained on tokens (the DASB recipe, small by default)."""
