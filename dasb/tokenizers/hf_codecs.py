@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from dasb.tokenizers.base import TokenizerInfo
-from dasb.tokenizers.hf_base import HFTokenizer, require
+from dasb.tokenizers.hf_base import HFTokenizer, locate, require
 
 
 def euclidean_codebooks(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -209,8 +209,6 @@ class Xcodec2Tokenizer(HFTokenizer):
         transformers = require("transformers", self.extra)
         cls = getattr(transformers, self.extractor_class)
         if checkpoint is not None and kwargs.get("model") is None and kwargs.get("config") is None:
-            from dasb.tokenizers.hf_base import locate
-
             where, kw = locate(checkpoint, revision, probe="preprocessor_config.json")
             self.extractor = cls.from_pretrained(where, **kw)
         else:
