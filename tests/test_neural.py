@@ -389,3 +389,22 @@ def test_package_codec_bitrates_match_published(card_name):
     assert info.nominal_bitrate / 1000 == pytest.approx(pub["bitrate_kbps"], rel=0.02)
     assert info.frame_rate == pytest.approx(pub["frame_rate"], rel=0.002)
     assert (info.num_codebooks, info.codebook_sizes[0], info.sample_rate) == (pub["codebooks"], pub["codebook_size"], pub["sample_rate"])
+
+
+@pytest.mark.slow
+def test_runner_end_to_end_with_local_weights(tmp_path, monkeypatch):
+    """A neural card whose checkpoint is a local folder runs through the runner like any tokenizer."""
+    from dasb.runner import Runner
+    from dasb.suites import Suite
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    build(CASES[6]).model.save_pretrained(tmp_path / "mimi")  # random weights, real architecture
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "m.yaml").write_text(f"name: tiny-mimi\nadapter: mimi\ncheckpoint: {tmp_path / 'mimi'}\nparams: {{num_quantizers: 8}}\n",
+                                  encoding="utf-8")
+    monkeypatch.setenv("DASB_CARDS", str(cards))
+    suite = Suite("t", "mini", ["tiny-mimi"], {"reconstruction": {"max_utterances": 2}})
+    Runner(suite, tmp_path / "run", progress=False).run()
+    recs = [r for r in Runner(suite, tmp_path / "run", progress=False).store.records() if r.utterance is not None]
+    assert recs and all(r.status == "ok" for r in recs), [r.message for r in recs if r.status != "ok"][:2]
