@@ -7,11 +7,10 @@ normalised unit edit distance.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from dasb.tokenizers.base import Tokens
 
-CODEBOOK_MODES = ("first", "all")
+CODEBOOK_MODES = ("auto", "first", "all")
 
 
 def codebook_streams(tokens: Tokens) -> list[np.ndarray]:
@@ -29,32 +28,30 @@ def codebook_streams(tokens: Tokens) -> list[np.ndarray]:
     return [codes[k][mask[k]] for k in range(codes.shape[0])]
 
 
-def frame_symbols(tokens: Tokens, codebooks: str = "first") -> np.ndarray:
-    """One integer symbol per frame: codebook 0's code, or the tuple of all codes.
+def frame_symbols(tokens: Tokens, codebooks: str = "auto") -> np.ndarray:
+    """One integer symbol per frame (frames where the symbol has no valid code are dropped).
 
-    ``codebooks="all"`` maps each frame's code tuple to one symbol (equal tuples
-    give equal symbols), so a change in any codebook counts as a change.
-    Tokenizers with a mask have no fixed frame grid and are refused.
+    ``"first"``: codebook 0's code (the coarse level of RVQ codecs). ``"all"``:
+    a 64-bit hash of the frame's whole code tuple (masked entries excluded), the
+    same for equal tuples in any utterance, so a change in any codebook counts.
+    ``"auto"``: ``"all"`` for masked tokens (their codebooks are positions in a
+    variable-size frame, such as an Opus packet's bytes, whose first byte is a
+    constant header), else ``"first"``.
     """
     if codebooks not in CODEBOOK_MODES:
         raise ValueError(f"codebooks must be one of {CODEBOOK_MODES}, got {codebooks!r}")
-    if tokens.mask is not None:
-        raise ValueError("frame symbols need fixed-rate tokens; this tokenizer emits masked (variable-rate) codes")
+    if codebooks == "auto":
+        codebooks = "first" if tokens.mask is None else "all"
     n = int(tokens.lengths[0])
-    codes = tokens.codes[0, :, :n].cpu().numpy()
-    if codebooks == "first" or codes.shape[0] == 1:
-        return codes[0].astype(np.int64)
-    _, symbols = np.unique(codes.T, axis=0, return_inverse=True)
-    return symbols.reshape(-1).astype(np.int64)
-
-
-def frame_symbol_pair(a: Tokens, b: Tokens, codebooks: str = "first") -> tuple[np.ndarray, np.ndarray]:
-    """Frame symbols of two items from one shared symbol table (needed for ``"all"``)."""
-    na, nb = int(a.lengths[0]), int(b.lengths[0])
-    codes = torch.cat([a.codes[:, :, :na], b.codes[:, :, :nb]], dim=-1)
-    mask = None if a.mask is None or b.mask is None else torch.cat([a.mask[:, :, :na], b.mask[:, :, :nb]], dim=-1)
-    symbols = frame_symbols(Tokens(codes, torch.tensor([na + nb]), mask), codebooks)
-    return symbols[:na], symbols[na:]
+    codes = tokens.codes[0, :, :n].cpu().numpy().astype(np.int64)
+    valid = np.ones(codes.shape, dtype=bool) if tokens.mask is None else tokens.mask[0, :, :n].cpu().numpy()
+    if codebooks == "first":
+        return codes[0][valid[0]]
+    symbols = np.zeros(n, dtype=np.int64)
+    with np.errstate(over="ignore"):  # wrap-around arithmetic is the hash
+        for k in range(codes.shape[0]):
+            symbols = symbols * np.int64(1_000_003) + np.where(valid[k], codes[k] + 1, 0)
+    return symbols[valid.any(axis=0)]
 
 
 def deduplicate(seq: np.ndarray) -> np.ndarray:

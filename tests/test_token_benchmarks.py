@@ -22,7 +22,7 @@ from dasb.lm.transformer import layout
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens, TokenizerInfo
 from dasb.tokenizers.cards import get_card
-from dasb.tokenseq import deduplicate, unit_edit_distance
+from dasb.tokenseq import deduplicate, frame_symbols, unit_edit_distance
 
 
 class FakeTokenizer(AudioTokenizer):
@@ -165,6 +165,16 @@ def test_unit_edit_distance_grows_with_noise_on_real_speech(speech_dev) -> None:
             values[k].append(v)
     mean = {k: float(np.mean(v)) for k, v in values.items()}
     assert mean["ued_noise_30db"] < mean["ued_noise_10db"] < mean["ued_noise_0db"]
+
+
+def test_frame_symbols_honour_mask_and_match_across_items() -> None:
+    codes = torch.tensor([[[5, 6, 5], [1, 7, 1]]])
+    mask = torch.tensor([[[True, True, True], [True, False, True]]])
+    a = frame_symbols(Tokens(codes, torch.tensor([3]), mask), "all")
+    assert a[0] == a[2] and a[0] != a[1]
+    b = frame_symbols(Tokens(codes[:, :, 2:], torch.tensor([1]), mask[:, :, 2:]), "all")
+    assert b[0] == a[0]  # same code tuple, same symbol, in another item
+    assert frame_symbols(Tokens(codes, torch.tensor([3]), ~mask), "first").tolist() == []
 
 
 # ---- streaming -------------------------------------------------------------------------------

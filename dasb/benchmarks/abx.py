@@ -34,7 +34,7 @@ from dasb.data.minimal_pairs import DEFAULT_VOICES, ABXItem, generate_minimal_pa
 from dasb.stats import summarize
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
-from dasb.tokenseq import codebook_streams
+from dasb.tokenseq import codebook_streams, frame_symbols
 
 Triplet = tuple[int, int, int]  # indices of A, B, X
 
@@ -54,10 +54,15 @@ def triplets(items: list[ABXItem]) -> list[Triplet]:
 
 
 def window_histograms(tokens: Tokens, pool: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per codebook: (window index, code) of every valid code, windows of ``pool`` frames."""
-    if tokens.mask is not None:
-        raise ValueError("ABX needs fixed-rate tokens; this tokenizer's codes are masked (variable rate)")
-    return [(np.arange(len(s)) // pool, s) for s in codebook_streams(tokens)]
+    """Per codebook: (window index, code) of every code, windows of ``pool`` frames.
+
+    Masked (variable-rate) tokens become one stream of whole-frame symbols
+    (:func:`dasb.tokenseq.frame_symbols` ``"all"``, e.g. one per Opus packet).
+    """
+    streams = codebook_streams(tokens) if tokens.mask is None else [frame_symbols(tokens, "all")]
+    if any(len(s) == 0 for s in streams):
+        raise ValueError("an ABX item has no tokens (audio shorter than one frame?)")
+    return [(np.arange(len(s)) // pool, s) for s in streams]
 
 
 def frame_distances(a: list[tuple[np.ndarray, np.ndarray]], b: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

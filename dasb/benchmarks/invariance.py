@@ -6,7 +6,8 @@ sentence by two different speakers. *Different-text* pairs are two different
 sentences by two different speakers, drawn (seeded) from the same utterances,
 as many as there are same-text pairs. Each pair's distance is the symmetric
 normalised edit distance between de-duplicated frame-symbol sequences
-(:func:`dasb.tokenseq.normalised_edit_distance`; codebook 0 by default).
+(:func:`dasb.tokenseq.normalised_edit_distance`; symbols as in
+:func:`dasb.tokenseq.frame_symbols`, by default codebook 0 or whole masked frames).
 
 ``invariance_ratio`` = mean same-text distance / mean different-text distance:
 near 0 when tokens carry the words and not the voice, near 1 when they carry
@@ -55,7 +56,7 @@ class SpeakerInvariance(CorpusBenchmark):
 
     name = "invariance"
 
-    def __init__(self, codebooks: str = "first", max_units: int = 4000, seed: int = 0, **settings: Any) -> None:
+    def __init__(self, codebooks: str = "auto", max_units: int = 4000, seed: int = 0, **settings: Any) -> None:
         super().__init__(codebooks=codebooks, max_units=max_units, seed=seed, **settings)
 
     def metrics(self) -> dict[str, bool | None]:
@@ -75,6 +76,8 @@ class SpeakerInvariance(CorpusBenchmark):
             note += f"; {cropped} sequences cut to their centred {limit} units"
         same_d = summarize([normalised_edit_distance(units[i], units[j]) for i, j in same])
         other_d = summarize([normalised_edit_distance(units[i], units[j]) for i, j in other])
+        if other_d.mean == 0:
+            raise ValueError("different sentences give identical token sequences: the tokens carry no content")
         return [
             Result("same_text_distance", same_d.mean, None, "ok", note, same_d.stderr, same_d.ci_low, same_d.ci_high, same_d.n),
             Result("different_text_distance", other_d.mean, None, "ok", note, other_d.stderr, other_d.ci_low,

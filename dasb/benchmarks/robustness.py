@@ -4,9 +4,10 @@ For each utterance and augmentation, the original and the augmented copy are
 encoded (each alone, batch size 1, through :func:`dasb.tokenizers.runtime.encode`)
 and compared with :func:`dasb.tokenseq.unit_edit_distance`: the Levenshtein
 distance between de-duplicated frame-symbol sequences over the original's length
-(Gat et al., 2023). ``codebooks`` picks the symbols: ``"first"`` (codebook 0,
-the default — the coarse level of RVQ codecs) or ``"all"`` (a frame's full code
-tuple). A deterministic encoder gives exactly 0 for ``identity``.
+(Gat et al., 2023). ``codebooks`` picks the symbols (:func:`dasb.tokenseq.frame_symbols`):
+``"auto"`` (default: codebook 0, the coarse level of RVQ codecs; the whole frame
+for masked tokens such as Opus packets), ``"first"`` or ``"all"`` (a frame's full
+code tuple). A deterministic encoder gives exactly 0 for ``identity``.
 
 Audio longer than ``max_seconds`` is cropped to its centred window first, which
 keeps per-sample tokenizers (16 000 tokens per second) affordable.
@@ -22,7 +23,7 @@ from dasb.augment import get_augmentation
 from dasb.benchmarks.base import Item, UtteranceBenchmark
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer
-from dasb.tokenseq import frame_symbol_pair, unit_edit_distance
+from dasb.tokenseq import frame_symbols, unit_edit_distance
 
 DEFAULT_AUGMENTATIONS = ("gain_-6db", "noise_30db", "noise_20db", "noise_10db", "noise_0db",
                          "speed_1.1", "pitch_2st", "resample_8000", "reverb_300ms")
@@ -39,7 +40,7 @@ class Robustness(UtteranceBenchmark):
 
     name = "robustness"
 
-    def __init__(self, augmentations: list[str] | tuple[str, ...] = DEFAULT_AUGMENTATIONS, codebooks: str = "first",
+    def __init__(self, augmentations: list[str] | tuple[str, ...] = DEFAULT_AUGMENTATIONS, codebooks: str = "auto",
                  max_seconds: float = 3.0, seed: int = 0, **settings: Any) -> None:
         super().__init__(augmentations=list(augmentations), codebooks=codebooks, max_seconds=max_seconds,
                          seed=seed, **settings)
@@ -60,7 +61,7 @@ class Robustness(UtteranceBenchmark):
         tokens = runtime.encode(tokenizer, [w[None] for w in waves], [sr] * len(waves), batch_size=1)
         out: dict[str, float | Exception] = {}
         for name, tok in zip(self._augs, tokens[1:]):
-            ref, hyp = frame_symbol_pair(tokens[0], tok, self.settings["codebooks"])
-            out[f"ued_{name}"] = unit_edit_distance(ref, hyp)
+            mode = self.settings["codebooks"]
+            out[f"ued_{name}"] = unit_edit_distance(frame_symbols(tokens[0], mode), frame_symbols(tok, mode))
         out["ued_mean"] = float(np.mean(list(out.values())))  # over the configured augmentations
         return out

@@ -9,7 +9,8 @@ honoured), with ``S`` the seconds of audio and ``n_k`` the valid codes:
   ``r_k`` the nominal frame rate, or ``n_k / S`` for masked (variable-rate) tokens.
   Since ``H_k <= log2 V_k`` it never exceeds the nominal (or measured) bitrate;
 - utilisation (fraction of the ``V_k`` codes seen), dead codes (codes never
-  seen), code perplexity ``2 ** H_k`` and tokens per second.
+  seen), code perplexity ``2 ** H_k`` and tokens per second. A codebook with no
+  valid code at all (a byte position no Opus packet reached) counts as unused.
 
 Overall values: bitrates, dead codes and tokens per second are sums over
 codebooks; utilisation and perplexity are means over codebooks. The plug-in
@@ -54,8 +55,8 @@ class CodebookStats:
 def codebook_stats(codes: np.ndarray, size: int) -> CodebookStats:
     """Counts, plug-in entropy (bits) and usage of ``codes`` drawn from ``size`` codes."""
     codes = np.asarray(codes, dtype=np.int64)
-    if codes.size == 0:
-        raise ValueError("no valid codes to compute statistics on")
+    if codes.size == 0:  # e.g. a byte position no Opus packet reached
+        return CodebookStats(size=size, count=0, entropy_bits=0.0, used=0)
     if codes.min() < 0 or codes.max() >= size:
         raise ValueError(f"codes outside [0, {size}): min {codes.min()}, max {codes.max()}")
     counts = np.unique(codes, return_counts=True)[1].astype(np.float64)
@@ -91,6 +92,8 @@ class TokenStatistics(CorpusBenchmark):
         info = tokenizer.info
         seconds = sum(len(it.reference) / it.sample_rate for it in items)
         streams = [codebook_streams(it.tokens) for it in items]
+        if not any(len(c) for s in streams for c in s):
+            raise ValueError("the tokenizer emitted no valid codes")
         masked = any(it.tokens.mask is not None for it in items)
         stats = [
             codebook_stats(np.concatenate([s[k] for s in streams]), size)
