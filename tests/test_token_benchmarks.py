@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dasb.audio import load_audio, to_channels
+from dasb.augment import get_augmentation
 from dasb.benchmarks.abx import abx_errors, dtw_batch, triplets, window_histograms
 from dasb.benchmarks.base import Item
 from dasb.benchmarks.efficiency import Efficiency, parameter_count
@@ -138,6 +139,24 @@ def test_unit_edit_distance_basics() -> None:
     assert deduplicate(np.array([1, 1, 2, 2, 1])).tolist() == [1, 2, 1]
     assert unit_edit_distance(np.array([1, 1, 2, 3]), np.array([1, 2, 2, 3])) == 0.0
     assert unit_edit_distance(np.array([1, 2, 3]), np.array([1, 5, 3])) == pytest.approx(1 / 3)
+
+
+def test_augmentations_do_what_they_say() -> None:
+    sr = 16000
+    t = np.arange(sr) / sr
+    x = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    noisy = get_augmentation("noise_10db")(x, sr, rng)
+    snr = 10 * np.log10(np.mean(x**2) / np.mean((noisy - x) ** 2))
+    assert snr == pytest.approx(10.0, abs=0.2)
+    assert get_augmentation("gain_-6db")(x, sr, rng) == pytest.approx(x * 10 ** (-6 / 20), rel=1e-5)
+    assert len(get_augmentation("speed_1.1")(x, sr, rng)) == pytest.approx(sr / 1.1, abs=2)
+    shifted = get_augmentation("pitch_12st")(x, sr, rng)  # one octave up, same duration
+    spectrum = np.abs(np.fft.rfft(shifted[2000:14000] * np.hanning(12000)))
+    assert np.argmax(spectrum) * sr / 12000 == pytest.approx(440, abs=5)
+    assert len(get_augmentation("reverb_300ms")(x, sr, rng)) == len(x)
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        get_augmentation("chorus")
 
 
 def _mini_item(tok: AudioTokenizer, index: int = 0) -> Item:

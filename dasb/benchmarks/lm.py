@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from dasb.benchmarks.aggregate import utterance_results
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.lm import transformer as tf
 from dasb.lm.ngram import KneserNeyLM
-from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 
 UNITS = {"bits_per_token": False, "perplexity": False, "bps": False}
@@ -116,8 +116,10 @@ class TokenLM(CorpusBenchmark):
                 continue
             lays = {x.utterance: tf.layout(x.codes, sizes, strategy, x.mask) for x in streams}
             model = tf.train([lays[x.utterance] for x in train], sizes, strategy, self.cfg)
-            per_utt = {x.utterance: (*tf.evaluate(model, lays[x.utterance], self.cfg.context, self.cfg.threads), x.seconds) for x in test}
-            results += _report(name, per_utt, note)
+            per_utt = {x.utterance: (*tf.evaluate(model, lays[x.utterance], self.cfg.context, self.cfg.threads), x.seconds)
+                       for x in test}
+            budget = f"; {self.cfg.steps} steps of {self.cfg.batch_size} x {self.cfg.context} tokens, dim {self.cfg.dim}"
+            results += _report(name, per_utt, note + budget)
         return results
 
     def _select_order(self, train: list[Stream], sizes: tuple[int, ...]) -> int:
@@ -145,22 +147,16 @@ class TokenLM(CorpusBenchmark):
 
 def _report(model: str, per_utt: dict[str, tuple[float, int, float]], note: str) -> list[Result]:
     """Per-utterance and aggregate bits/token, perplexity and bits per second."""
-    results: list[Result] = []
-    bpt, bps = [], []
-    for utt, (bits, count, seconds) in sorted(per_utt.items()):
+    for utt, (_, count, seconds) in per_utt.items():
         if count == 0 or seconds <= 0:
             raise ValueError(f"held-out utterance {utt} has no tokens to score")
-        bpt.append(bits / count)
-        bps.append(bits / seconds)
-        results += [
-            Result(f"{model}_bits_per_token", bpt[-1], utt),
-            Result(f"{model}_perplexity", 2.0 ** bpt[-1], utt),
-            Result(f"{model}_bps", bps[-1], utt),
-        ]
-    for unit, values in (("bits_per_token", bpt), ("bps", bps)):
-        sm = summarize(values)
-        results.append(Result(f"{model}_{unit}", sm.mean, None, "ok", note, sm.stderr, sm.ci_low, sm.ci_high, sm.n))
-    sm = summarize(bpt)
-    up = (lambda v: None if v is None else 2.0**v)
-    results.append(Result(f"{model}_perplexity", 2.0**sm.mean, None, "ok", note, None, up(sm.ci_low), up(sm.ci_high), sm.n))
+    bpt = {u: bits / count for u, (bits, count, _) in per_utt.items()}
+    results = utterance_results(f"{model}_bits_per_token", bpt, note)
+    results += utterance_results(f"{model}_bps", {u: bits / sec for u, (bits, _, sec) in per_utt.items()}, note)
+    # Perplexity is 2 ** (mean bits per token); its interval maps through the same monotone function.
+    mean = next(r for r in results if r.utterance is None)
+    results += [Result(f"{model}_perplexity", 2.0**v, u) for u, v in sorted(bpt.items())]
+    results.append(Result(f"{model}_perplexity", 2.0**mean.value, None, "ok", note, None,
+                          None if mean.ci_low is None else 2.0**mean.ci_low,
+                          None if mean.ci_high is None else 2.0**mean.ci_high, mean.n))
     return results
