@@ -31,8 +31,8 @@ class ProbeConfig:
     max_vocab: int = 65536  # per codebook; beyond it a tokenizer is skipped
     ctc_min_frame_rate: float = 40.0  # slower token streams are upsampled for CTC
     init_from_codebooks: bool = True
-    epochs: int = 40
-    patience: int = 6
+    epochs: int = 30
+    patience: int = 10
     lr: float = 2e-3
     batch_size: int = 8
     crop_seconds: float = 2.0  # speaker training crops
