@@ -36,7 +36,14 @@ def _rate_ratio(factor: float, sr: int) -> tuple[int, int]:
     return sr * frac.numerator, sr * frac.denominator
 
 
+def centre_crop(x: np.ndarray, n: int) -> np.ndarray:
+    """The centred window of at most ``n`` samples of 1-D ``x``."""
+    start = max(0, (len(x) - n) // 2)
+    return x[start : start + n]
+
+
 def gain(x: np.ndarray, db: float) -> np.ndarray:
+    """Scale by ``db`` decibels."""
     return (x * 10.0 ** (db / 20.0)).astype(np.float32)
 
 

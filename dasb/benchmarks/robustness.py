@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dasb.augment import get_augmentation
+from dasb.augment import centre_crop, get_augmentation
 from dasb.benchmarks.base import Item, UtteranceBenchmark
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer
@@ -27,12 +27,6 @@ from dasb.tokenseq import frame_symbols, unit_edit_distance
 
 DEFAULT_AUGMENTATIONS = ("gain_-6db", "noise_30db", "noise_20db", "noise_10db", "noise_0db",
                          "speed_1.1", "pitch_2st", "resample_8000", "reverb_300ms")
-
-
-def centre_crop(x: np.ndarray, n: int) -> np.ndarray:
-    """The centred window of at most ``n`` samples of 1-D ``x``."""
-    start = max(0, (len(x) - n) // 2)
-    return x[start : start + n]
 
 
 class Robustness(UtteranceBenchmark):

@@ -28,9 +28,9 @@ import torch
 
 from dasb.align import align
 from dasb.audio import resample, to_channels
+from dasb.augment import centre_crop
 from dasb.benchmarks.aggregate import utterance_results
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
-from dasb.benchmarks.robustness import centre_crop
 from dasb.registry import METRICS
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
