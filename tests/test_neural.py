@@ -410,3 +410,18 @@ def test_runner_end_to_end_with_local_weights(tmp_path, monkeypatch):
     Runner(suite, tmp_path / "run", progress=False).run()
     recs = [r for r in Runner(suite, tmp_path / "run", progress=False).store.records() if r.utterance is not None]
     assert recs and all(r.status == "ok" for r in recs), [r.message for r in recs if r.status != "ok"][:2]
+
+
+def test_cli_list_and_doctor_show_neural_cards(monkeypatch, capsys):
+    from dasb.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("DASB_WEIGHTS", raising=False)
+    assert main(["list", "tokenizers"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("mimi-8q "))
+    assert all(part in row.split() for part in ("hybrid", "1.100", "12.50", "8", "no"))
+    assert main(["list", "tokenizers", "--all"]) == 0
+    assert "xy-tokenizer" in capsys.readouterr().out
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "huggingface-cli download kyutai/mimi" in out and "benchmarks:" in out
