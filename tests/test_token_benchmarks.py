@@ -293,3 +293,32 @@ def test_invariance_ratio_zero_when_tokens_ignore_the_speaker() -> None:
     assert res["different_text_distance"] > 0.5
     lone = SpeakerInvariance().run(items[:1], FakeTokenizer(50))
     assert all(r.status == "skipped" for r in lone)
+
+
+# ---- end to end ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_token_benchmarks_run_end_to_end(tmp_path) -> None:
+    import json
+
+    from dasb.runner import Runner
+    from dasb.suites import Suite
+
+    light = {
+        "tokens": {},
+        "lm": {"steps": 5, "batch_size": 4, "context": 32, "max_tokens_per_utterance": 300},
+        "robustness": {"max_utterances": 1, "max_seconds": 0.5, "augmentations": ["identity", "noise_0db"]},
+        "streaming": {"max_utterances": 1, "max_seconds": 0.5},
+        "efficiency": {"max_utterances": 2, "repetitions": 1},
+        "abx": {"voices": ["en-us", "en-us+f3"]},
+        "invariance": {},
+    }
+    Runner(Suite("t", "mini", ["mulaw8-8k"], light), tmp_path, progress=False).run()
+    recs = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    agg = {(r["benchmark"], r["metric"]): r for r in recs if r["utterance"] is None}
+    assert {b for b, _ in agg} == set(light)
+    assert all(r["status"] == "ok" for r in agg.values()), [r["message"] for r in agg.values() if r["status"] != "ok"]
+    assert agg[("robustness", "ued_identity")]["value"] == 0.0
+    assert agg[("streaming", "agreement_20ms")]["value"] == 1.0
+    assert agg[("tokens", "entropy_bitrate_bps")]["value"] <= agg[("tokens", "nominal_bitrate_bps")]["value"]
