@@ -9,7 +9,7 @@ import torch
 
 from dasb.audio import load_audio, to_channels
 from dasb.augment import get_augmentation
-from dasb.benchmarks.abx import abx_errors, dtw_batch, triplets, window_histograms
+from dasb.benchmarks.abx import abx_errors, dtw_batch, triplets, window_features
 from dasb.benchmarks.base import Item
 from dasb.benchmarks.efficiency import Efficiency, parameter_count
 from dasb.benchmarks.invariance import SpeakerInvariance
@@ -235,7 +235,7 @@ def test_dtw_known_cases() -> None:
     assert dtw_batch([np.ones((3, 3)), same])[0] == pytest.approx(0.5)
 
 
-def _abx_set(rng: np.random.Generator, copy_a: bool) -> tuple[list[ABXItem], list]:
+def _abx_set(rng: np.random.Generator, copy_a: bool, embeddings: list | None = None) -> tuple[list[ABXItem], list]:
     """Two words x two speakers in one context; X (speaker 2) is an exact copy of A (speaker 1)."""
     items, feats = [], []
     base = {w: rng.integers(0, 32, size=(1, 20)) for w in ("bat", "pat")}
@@ -243,7 +243,7 @@ def _abx_set(rng: np.random.Generator, copy_a: bool) -> tuple[list[ABXItem], lis
         for w in ("bat", "pat"):
             codes = base[w] if copy_a else rng.integers(0, 32, size=(1, 20))
             items.append(ABXItem(f"{w}-{spk}", 0.0, None, w, "at", spk))
-            feats.append(window_histograms(Tokens(torch.from_numpy(codes[None]), torch.tensor([20])), 1))
+            feats.append(window_features(Tokens(torch.from_numpy(codes[None]), torch.tensor([20])), 1, embeddings))
     return items, feats
 
 
@@ -256,6 +256,19 @@ def test_abx_error_zero_for_copies_and_half_for_random_codes() -> None:
     errors = []
     for _ in range(100):
         items, feats = _abx_set(rng, copy_a=False)
+        errors.extend(abx_errors(feats, triplets(items)))
+    assert np.mean(errors) == pytest.approx(0.5, abs=0.08)
+
+
+def test_abx_with_codebook_embeddings() -> None:
+    rng = np.random.default_rng(1)
+    table = [torch.randn(32, 8, generator=torch.Generator().manual_seed(0))]
+    items, feats = _abx_set(rng, copy_a=True, embeddings=table)
+    assert feats[0][0].shape == (20, 8)
+    assert abx_errors(feats, triplets(items)).mean() == 0.0
+    errors = []
+    for _ in range(100):
+        items, feats = _abx_set(rng, copy_a=False, embeddings=table)
         errors.extend(abx_errors(feats, triplets(items)))
     assert np.mean(errors) == pytest.approx(0.5, abs=0.08)
 

@@ -8,10 +8,11 @@ distances between token sequences, normalised by the summed lengths.
 
 Frame distance: tokens are pooled into windows of ``ceil(frame_rate /
 max_frame_rate)`` frames (one frame each for codecs at <= 100 Hz; this keeps
-per-sample tokenizers affordable); each window is a histogram of codes per
-codebook, and the distance is 1 minus the cosine similarity averaged over
-codebooks. For one-frame windows that is the one-hot distance: 0 for equal
-codes, 1 otherwise.
+per-sample tokenizers affordable). With ``frame: onehot`` (default) each window
+is a histogram of codes per codebook; with ``frame: embedding`` it is the mean
+of the codes' vectors from ``tokenizer.codebook_embeddings()``. The distance is
+1 minus the cosine similarity, averaged over codebooks; for one-hot one-frame
+windows that is 0 for equal codes and 1 otherwise.
 
 Items come from the generated espeak-ng minimal-pair set (default) or a
 ZeroSpeech ``.item`` file (``item_file`` and ``audio_dir`` settings); each item's
@@ -26,6 +27,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import torch
 
 from dasb.audio import load_audio, to_channels
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
@@ -36,7 +38,9 @@ from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 from dasb.tokenseq import codebook_streams, frame_symbols
 
+FRAMES = ("onehot", "embedding")
 Triplet = tuple[int, int, int]  # indices of A, B, X
+Feature = tuple[np.ndarray, np.ndarray] | np.ndarray  # one-hot (windows, codes) or embeddings [windows, dim]
 
 
 def triplets(items: list[ABXItem]) -> list[Triplet]:
@@ -53,32 +57,51 @@ def triplets(items: list[ABXItem]) -> list[Triplet]:
     return out
 
 
-def window_histograms(tokens: Tokens, pool: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per codebook: (window index, code) of every code, windows of ``pool`` frames.
+def window_features(tokens: Tokens, pool: int, embeddings: list[torch.Tensor] | None = None) -> list[Feature]:
+    """Per codebook, the item's windows of ``pool`` frames.
 
-    Masked (variable-rate) tokens become one stream of whole-frame symbols
-    (:func:`dasb.tokenseq.frame_symbols` ``"all"``, e.g. one per Opus packet).
+    One-hot: (window index, code) of every code, turned into code histograms
+    per pair of items. Embeddings: the mean code embedding of each window,
+    L2-normalised ``[windows, dim]``. Masked (variable-rate) tokens become one
+    stream of whole-frame symbols (:func:`dasb.tokenseq.frame_symbols` ``"all"``,
+    e.g. one per Opus packet), one-hot only.
     """
+    if tokens.mask is not None and embeddings is not None:
+        raise ValueError("codebook embeddings need fixed-rate tokens; use frame: onehot for masked tokens")
     streams = codebook_streams(tokens) if tokens.mask is None else [frame_symbols(tokens, "all")]
     if any(len(s) == 0 for s in streams):
         raise ValueError("an ABX item has no tokens (audio shorter than one frame?)")
-    return [(np.arange(len(s)) // pool, s) for s in streams]
+    windows = [np.arange(len(s)) // pool for s in streams]
+    if embeddings is None:
+        return list(zip(windows, streams))
+    out = []
+    for w, s, table in zip(windows, streams, embeddings):
+        vectors = table.detach().cpu().double().numpy()[s]
+        pooled = np.zeros((int(w[-1]) + 1, vectors.shape[1]))
+        np.add.at(pooled, w, vectors)
+        out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
+    return out
 
 
-def frame_distances(a: list[tuple[np.ndarray, np.ndarray]], b: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """``[windows of a, windows of b]`` 1 - mean cosine similarity of per-codebook code histograms."""
-    sims = []
-    for (wa, ca), (wb, cb) in zip(a, b):
-        _, ids = np.unique(np.concatenate([ca, cb]), return_inverse=True)
-        width = int(ids.max()) + 1
-        ha = np.zeros((int(wa[-1]) + 1, width))
-        hb = np.zeros((int(wb[-1]) + 1, width))
-        np.add.at(ha, (wa, ids[: len(ca)]), 1.0)
-        np.add.at(hb, (wb, ids[len(ca) :]), 1.0)
-        ha /= np.linalg.norm(ha, axis=1, keepdims=True)
-        hb /= np.linalg.norm(hb, axis=1, keepdims=True)
-        sims.append(ha @ hb.T)
-    return np.clip(1.0 - np.mean(sims, axis=0), 0.0, None)
+def _similarity(a: Feature, b: Feature) -> np.ndarray:
+    """Cosine similarity of every window of ``a`` with every window of ``b`` (one codebook)."""
+    if isinstance(a, np.ndarray):
+        return a @ b.T
+    (wa, ca), (wb, cb) = a, b
+    _, ids = np.unique(np.concatenate([ca, cb]), return_inverse=True)
+    width = int(ids.max()) + 1
+    ha = np.zeros((int(wa[-1]) + 1, width))
+    hb = np.zeros((int(wb[-1]) + 1, width))
+    np.add.at(ha, (wa, ids[: len(ca)]), 1.0)
+    np.add.at(hb, (wb, ids[len(ca) :]), 1.0)
+    ha /= np.linalg.norm(ha, axis=1, keepdims=True)
+    hb /= np.linalg.norm(hb, axis=1, keepdims=True)
+    return ha @ hb.T
+
+
+def frame_distances(a: list[Feature], b: list[Feature]) -> np.ndarray:
+    """``[windows of a, windows of b]``: 1 - cosine similarity averaged over codebooks."""
+    return np.clip(1.0 - np.mean([_similarity(x, y) for x, y in zip(a, b)], axis=0), 0.0, None)
 
 
 def dtw_batch(costs: list[np.ndarray]) -> np.ndarray:
@@ -103,8 +126,8 @@ def dtw_batch(costs: list[np.ndarray]) -> np.ndarray:
     return d[np.arange(len(costs)), ends[:, 0], ends[:, 1]] / ends.sum(axis=1)
 
 
-def abx_errors(features: list[list[tuple[np.ndarray, np.ndarray]]], trips: list[Triplet]) -> np.ndarray:
-    """Error (0, 0.5 for a tie, 1) of each triplet given each item's window histograms."""
+def abx_errors(features: list[list[Feature] | None], trips: list[Triplet]) -> np.ndarray:
+    """Error (0, 0.5 for a tie, 1) of each triplet given each item's window features."""
     pairs = sorted({tuple(sorted(p)) for a, b, x in trips for p in ((a, x), (b, x))})
     dist = dict(zip(pairs, dtw_batch([frame_distances(features[p], features[q]) for p, q in pairs])))
     ax = np.array([dist[tuple(sorted((a, x)))] for a, b, x in trips])
@@ -118,9 +141,11 @@ class ABX(CorpusBenchmark):
     name = "abx"
 
     def __init__(self, voices: list[str] | tuple[str, ...] = DEFAULT_VOICES, item_file: str | None = None,
-                 audio_dir: str | None = None, max_frame_rate: float = 100.0, max_triplets: int | None = None,
-                 seed: int = 0, **settings: Any) -> None:
-        super().__init__(voices=list(voices), item_file=item_file, audio_dir=audio_dir,
+                 audio_dir: str | None = None, frame: str = "onehot", max_frame_rate: float = 100.0,
+                 max_triplets: int | None = None, seed: int = 0, **settings: Any) -> None:
+        if frame not in FRAMES:
+            raise ValueError(f"abx frame must be one of {FRAMES}, got {frame!r}")
+        super().__init__(voices=list(voices), item_file=item_file, audio_dir=audio_dir, frame=frame,
                          max_frame_rate=max_frame_rate, max_triplets=max_triplets, seed=seed, **settings)
 
     def metrics(self) -> dict[str, bool | None]:
@@ -150,18 +175,27 @@ class ABX(CorpusBenchmark):
         used = sorted({i for t in trips for i in t})
         tokens = dict(zip(used, self._encode([abx_items[i] for i in used], tokenizer)))
         pool = max(1, math.ceil(tokenizer.info.frame_rate / s["max_frame_rate"]))
-        features = {i: window_histograms(t, pool) for i, t in tokens.items()}
+        embeddings = self._embeddings(tokenizer)
+        features = {i: window_features(t, pool, embeddings) for i, t in tokens.items()}
         feats = [features.get(i) for i in range(len(abx_items))]
         errors = abx_errors(feats, trips)
         cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)
         for (a, b, _), e in zip(trips, errors):
             cells[(abx_items[a].context, abx_items[a].label, abx_items[b].label)].append(float(e))
         sm = summarize([float(np.mean(v)) for v in cells.values()])
-        note = f"{len(trips)} triplets in {sm.n} cells, windows of {pool} frame(s)"
+        note = f"{len(trips)} triplets in {sm.n} cells, {s['frame']} frames, windows of {pool} frame(s)"
         return [
             Result("abx_error", sm.mean, None, "ok", note, sm.stderr, sm.ci_low, sm.ci_high, sm.n),
             Result("triplets", float(len(trips)), None, "ok", note, n=sm.n),
         ]
+
+    def _embeddings(self, tokenizer: AudioTokenizer) -> list[torch.Tensor] | None:
+        if self.settings["frame"] == "onehot":
+            return None
+        tables = tokenizer.codebook_embeddings()
+        if tables is None:
+            raise ValueError(f"{tokenizer.info.name} exposes no codebook embeddings; use the abx setting frame: onehot")
+        return tables
 
     def _encode(self, items: list[ABXItem], tokenizer: AudioTokenizer) -> list[Tokens]:
         audio: dict[str, tuple[np.ndarray, int]] = {}
