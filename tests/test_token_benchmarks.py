@@ -33,6 +33,7 @@ class FakeTokenizer(AudioTokenizer):
                  causal: bool | None = None) -> None:
         self.info = TokenizerInfo("fake", 16000, codebooks, size, frame_rate, "classic", causal=causal)
         self.net = torch.nn.Linear(3, 2)  # 8 parameters, to check the parameter count
+        self.centroids = torch.zeros(5, 2)  # 10 more: a learned codebook held as a plain tensor
 
     def encode(self, audio: torch.Tensor, lengths: torch.Tensor) -> Tokens:
         raise NotImplementedError
@@ -218,7 +219,7 @@ def test_streaming_skips_non_causal_and_counts_length_changes() -> None:
 
 
 def test_efficiency_reports_rtf_and_parameters() -> None:
-    assert parameter_count(FakeTokenizer(4)) == 8
+    assert parameter_count(FakeTokenizer(4)) == 18
     tok = get_card("pcm8").build("cpu")
     res = by_metric(Efficiency(warmup=1, repetitions=2).run([_mini_item(tok)], tok))
     assert 0 < res["encode_rtf"] < 1 and 0 < res["decode_rtf"] < 1

@@ -8,10 +8,13 @@ timed passes are made and the median is reported as a real-time factor
 (processing seconds per second of audio; below 1 is faster than real time).
 
 Parameters are counted over every ``torch.nn.Module`` the adapter holds as an
-attribute (0 for signal-processing tokenizers). Peak memory is the growth of
-the process's resident set during one pass, sampled every 2 ms from
-``/proc/self/statm`` (Linux), or ``torch.cuda.max_memory_allocated`` on CUDA.
-It includes allocator caching, so it is an upper bound of what the model needs.
+attribute, plus floating-point tensors held directly (learned codebooks); 0 for
+signal-processing tokenizers. Peak memory on CPU is the
+larger of the growth of the process's resident set during one pass, sampled
+every 2 ms from ``/proc/self/statm`` (Linux; includes allocator caching, may
+miss allocations shorter than the sampling period), and the ``tracemalloc``
+peak (Python and NumPy allocations); on CUDA it is
+``torch.cuda.max_memory_allocated``.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import os
 import statistics
 import threading
 import time
+import tracemalloc
 from typing import Any, Callable
 
 import torch
@@ -31,13 +35,16 @@ STATM = "/proc/self/statm"
 
 
 def parameter_count(tokenizer: AudioTokenizer) -> int:
-    """Parameters of the torch modules held by the adapter (each counted once)."""
+    """Parameters of the torch modules the adapter holds, plus floating-point tensors it holds directly
+    (k-means centroids, RVQ codebooks); each tensor is counted once."""
     seen: dict[int, int] = {}
     for value in vars(tokenizer).values():
         values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
         for v in values:
             if isinstance(v, torch.nn.Module):
                 seen.update({id(p): p.numel() for p in v.parameters()})
+            elif isinstance(v, torch.Tensor) and v.is_floating_point():
+                seen[id(v)] = v.numel()
     return sum(seen.values())
 
 
@@ -65,6 +72,7 @@ def peak_memory_mb(fn: Callable[[], Any], device: str) -> float:
         return (torch.cuda.max_memory_allocated() - before) / 2**20
     if not os.path.exists(STATM):
         raise OSError(f"peak memory on CPU needs {STATM} (Linux)")
+    tracemalloc.start()
     base = _rss_bytes()
     peak = [base]
     done = threading.Event()
@@ -81,8 +89,10 @@ def peak_memory_mb(fn: Callable[[], Any], device: str) -> float:
     finally:
         done.set()
         watcher.join()
+        traced = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
     peak[0] = max(peak[0], _rss_bytes())
-    return (peak[0] - base) / 2**20
+    return max(peak[0] - base, traced) / 2**20
 
 
 class Efficiency(CorpusBenchmark):

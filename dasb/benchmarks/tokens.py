@@ -12,7 +12,9 @@ honoured), with ``S`` the seconds of audio and ``n_k`` the valid codes:
   seen), code perplexity ``2 ** H_k`` and tokens per second. A codebook with no
   valid code at all (a byte position no Opus packet reached) counts as unused.
 
-Overall values: bitrates, dead codes and tokens per second are sums over
+With ``per_codebook`` the values of each codebook are reported too, as
+``cb<k>_<metric>`` (not for masked tokens, whose codebooks are positions in a
+variable-size frame). Overall values: bitrates, dead codes and tokens per second are sums over
 codebooks; utilisation and perplexity are means over codebooks. The plug-in
 entropy is biased low on little audio and utilisation grows with the amount of
 audio, so ``audio_seconds`` is reported beside them.
@@ -120,6 +122,6 @@ class TokenStatistics(CorpusBenchmark):
             **{m: float(np.mean([c[m] for c in per_cb])) for m in ("utilisation", "perplexity")},
         }
         results = [Result(m, float(v), n=n) for m, v in total.items()]
-        if self.per_codebook and len(per_cb) > 1:
+        if self.per_codebook and len(per_cb) > 1 and not masked:  # masked "codebooks" are byte positions
             results += [Result(f"cb{k}_{m}", float(v), n=n) for k, c in enumerate(per_cb) for m, v in c.items()]
         return results
