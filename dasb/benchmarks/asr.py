@@ -47,8 +47,14 @@ class ASR(CorpusBenchmark):
         return {"wer": False, "cer": False, "dwer": False, "dcer": False}
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
-        with_text = [u for u in utterances if u.text]
-        return spread_over_speakers(with_text, self.settings.get("max_utterances"))
+        """Utterances with transcripts, round-robin over speakers, distinct sentences first."""
+        seen: set[str] = set()
+        fresh, repeated = [], []
+        for u in utterances:
+            if u.text:
+                (repeated if u.text in seen else fresh).append(u)
+                seen.add(u.text)
+        return spread_over_speakers(fresh + repeated, self.settings.get("max_utterances"))
 
     def setup(self) -> None:
         if self._asr is None:
