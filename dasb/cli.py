@@ -28,15 +28,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
         from dasb.tokenizers.cards import load_cards
 
         def fmt(v: float | None, spec: str) -> str:
-            return "-" if v is None else format(v, spec)
+            return "-".rjust(int(spec.split(".")[0].rstrip("d"))) if v is None else format(v, spec)
 
-        rows = [f"{'name':<26} {'adapter':<14} {'kind':<9} {'kbps':>7} {'Hz':>8} {'K':>3} {'runs here':<9} notes"]
+        rows = [f"{'name':<26} {'adapter':<14} {'kind':<16} {'kbps':>7} {'Hz':>8} {'K':>3} {'runs here':<9} notes"]
         for card in load_cards().values():
             if card.status != "available" and not args.all:
                 continue
             r = check_card(card)
             note = (card.description or "") if r.ok else r.fix
-            rows.append(f"{card.name:<26} {card.adapter:<14} {r.kind or '-':<9} {fmt(r.bitrate_kbps, '7.3f')} "
+            rows.append(f"{card.name:<26} {card.adapter:<14} {r.kind or '-':<16} {fmt(r.bitrate_kbps, '7.3f')} "
                         f"{fmt(r.frame_rate, '8.2f')} {fmt(r.codebooks, '3d')} {'yes' if r.ok else 'no':<9} {note}")
         print("\n".join(rows))
     elif args.what == "suites":

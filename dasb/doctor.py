@@ -55,7 +55,9 @@ def check_card(card: Card) -> Readiness:
         info = card.build("cpu").info
     except Exception as err:  # a card that cannot be built is reported, not raised
         return Readiness(card.name, False, f"cannot build: {type(err).__name__}: {err}")
-    return Readiness(card.name, True, None, info.kind, info.frame_rate, info.num_codebooks, info.nominal_bitrate / 1000)
+    # A variable-rate tokenizer's nominal bitrate is only a capacity; its real rate needs a measurement.
+    kbps = None if info.variable_rate else info.nominal_bitrate / 1000
+    return Readiness(card.name, True, None, info.kind, info.frame_rate, info.num_codebooks, kbps)
 
 
 def check_benchmarks() -> dict[str, str | None]:
