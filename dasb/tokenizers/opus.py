@@ -5,7 +5,8 @@ Tokens are the bytes of the Opus packets, one packet per 20 ms frame:
 ``mask[b, k, t]`` is True for the packet's real bytes. Opus is variable-rate,
 so ``info.num_codebooks`` is only the largest packet the adapter accepts and
 the nominal bitrate is a capacity; the real bitrate is measured from the
-masked bytes (:func:`dasb.tokenizers.bitrate.measured_bitrate`).
+masked bytes (``bitrate_bps`` of the ``tokens`` benchmark, which the
+leaderboard shows instead of the nominal one).
 
 Decoding feeds those packets to the libopus decoder (never re-encodes) with
 the encoder's Opus header, so the encoder's look-ahead (pre-skip) is removed
