@@ -93,8 +93,10 @@ class Probes(CorpusBenchmark):
         try:
             for task in self.settings["tasks"]:
                 try:
-                    runner = self._asr if task == "asr" else self._speaker
-                    results += runner(examples, make_front, info.frame_rate, stack, note)
+                    if task == "asr":  # CTC cares about the rate after stacking; speaker crops cut raw codes
+                        results += self._asr(examples, make_front, info.frame_rate / stack, note)
+                    else:
+                        results += self._speaker(examples, make_front, info.frame_rate, note)
                 except Exception as err:
                     results += [Result(m, None, None, "error", f"{task} probe: {type(err).__name__}: {err}")
                                 for m in TASK_METRICS[task]]
@@ -112,7 +114,7 @@ class Probes(CorpusBenchmark):
             raise ValueError("codebook_embeddings() sizes disagree with info.codebook_sizes")
         return [e.detach().cpu() for e in embs]
 
-    def _speaker(self, examples: list[Example], make_front, frame_rate: float, stack: int, note: str) -> list[Result]:
+    def _speaker(self, examples: list[Example], make_front, frame_rate: float, note: str) -> list[Result]:
         train, valid, test, dropped = speaker_split(examples, self.cfg)
         if len({ex.speaker for ex in train}) < 2:
             raise ValueError("speaker ID needs at least 2 speakers with 3 or more utterances each")
@@ -126,9 +128,9 @@ class Probes(CorpusBenchmark):
             out.append(Result(metric, s.mean, None, "ok", msg, s.stderr, s.ci_low, s.ci_high, s.n))
         return out
 
-    def _asr(self, examples: list[Example], make_front, frame_rate: float, stack: int, note: str) -> list[Result]:
+    def _asr(self, examples: list[Example], make_front, frame_rate: float, note: str) -> list[Result]:
         train, valid, test = text_split(examples, self.cfg)
-        words, chars, hyps, epochs = train_asr_probe(make_front, train, valid, test, frame_rate / stack, self.cfg)
+        words, chars, hyps, epochs = train_asr_probe(make_front, train, valid, test, frame_rate, self.cfg)
         msg = (f"{note}; train/valid/test {len(train)}/{len(valid)}/{len(test)} utterances; {epochs} epochs; "
                f"first test hypothesis: {hyps[0]!r}")
         out = []
