@@ -89,6 +89,22 @@ def test_entropy_bitrate_never_exceeds_nominal_and_mask_is_honoured() -> None:
 # ---- token LM --------------------------------------------------------------------------------
 
 
+def test_kneser_ney_distributions_sum_to_one_per_codebook() -> None:
+    from dasb.lm.ngram import KneserNeyLM
+
+    rng = np.random.default_rng(0)
+    sizes = (4, 3)  # joint ids: codebook 0 -> 0..3, codebook 1 -> 4..6
+    streams = []
+    for _ in range(5):
+        codes = np.stack([rng.integers(0, 4, 50), rng.integers(0, 3, 50) + 4])
+        streams.append((codes.T.reshape(-1), np.tile([0, 1], 50)))
+    lm = KneserNeyLM(sizes, order=3).fit(streams)
+    for context in [(0,), (1, 2), (0, 5, 1), (1, 3, 3), (0, 6, 6)]:  # seen, unseen and impossible histories
+        words = range(4) if context[0] == 0 else range(4, 7)
+        assert sum(lm.prob(context, w) for w in words) == pytest.approx(1.0)
+    assert lm.prob((0,), 1) > 0
+
+
 def test_lm_split_is_deterministic_and_disjoint() -> None:
     ids = [f"u{i}" for i in range(20)]
     a = split(ids, 0.25, seed=0)

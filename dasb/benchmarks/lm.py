@@ -7,7 +7,9 @@ validation part of the training split) and a small causal transformer (one
 model per multi-codebook strategy, see :mod:`dasb.lm.transformer`) are trained
 on the training part and scored on each held-out utterance.
 
-Reported per model: cross-entropy in bits per token, perplexity ``2 ** bits``
+Both models are told which codebook the next token belongs to (its position
+in the interleaved stream; for masked variable-rate tokens this means packet
+lengths are not charged). Reported per model: cross-entropy in bits per token, perplexity ``2 ** bits``
 and bits per second of audio — the unit comparable between tokenizers with
 different frame rates and codebook counts — with bootstrap intervals over
 held-out utterances. Per-sample tokenizers would be far too long to model, so
@@ -41,11 +43,15 @@ class Stream:
     mask: np.ndarray | None  # [K, T] or None
     seconds: float
 
-    def flat(self, sizes: tuple[int, ...]) -> np.ndarray:
-        """Valid entries interleaved frame by frame, each codebook in its own id range."""
+    def flat(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Valid entries interleaved frame by frame (each codebook in its own id range), and their codebooks."""
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])[:, None]
         joint = (self.codes + offsets).T.reshape(-1)
-        return joint if self.mask is None else joint[self.mask.T.reshape(-1)]
+        books = np.broadcast_to(np.arange(len(sizes))[:, None], self.codes.shape).T.reshape(-1)
+        if self.mask is None:
+            return joint, books
+        keep = self.mask.T.reshape(-1)
+        return joint[keep], books[keep]
 
 
 def split(ids: list[str], heldout_fraction: float, seed: int) -> tuple[set[str], set[str]]:
@@ -105,8 +111,8 @@ class TokenLM(CorpusBenchmark):
 
         order = self._select_order(train, sizes)
         note += f"; n-gram order {order}"
-        ngram = KneserNeyLM(sum(sizes), order, s["discount"]).fit([x.flat(sizes) for x in train])
-        per_utt = {x.utterance: (float(ngram.bits(x.flat(sizes)).sum()), x.flat(sizes).size, x.seconds) for x in test}
+        ngram = KneserNeyLM(sizes, order, s["discount"]).fit([x.flat(sizes) for x in train])
+        per_utt = {x.utterance: (float(ngram.bits(*x.flat(sizes)).sum()), x.flat(sizes)[0].size, x.seconds) for x in test}
         results = _report("ngram", per_utt, note)
         for strategy in s["strategies"]:
             reason = self._skip(strategy, sizes, streams)
@@ -132,8 +138,8 @@ class TokenLM(CorpusBenchmark):
         val = [x.flat(sizes) for x in train if x.utterance in val_ids]
         bits = {}
         for n in range(1, s["order"] + 1):
-            model = KneserNeyLM(sum(sizes), n, s["discount"]).fit(fit)
-            bits[n] = sum(float(model.bits(v).sum()) for v in val)
+            model = KneserNeyLM(sizes, n, s["discount"]).fit(fit)
+            bits[n] = sum(float(model.bits(*v).sum()) for v in val)
         return min(bits, key=bits.get)
 
     def _skip(self, strategy: str, sizes: tuple[int, ...], streams: list[Stream]) -> str | None:
