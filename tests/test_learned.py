@@ -15,6 +15,7 @@ from dasb.cli import main  # noqa: E402
 from dasb.data.corpus import load_corpus, read_manifest  # noqa: E402
 from dasb.learned import checkpoint_revision, kmeans, resolve_checkpoint  # noqa: E402
 from dasb.testing import check_tokenizer  # noqa: E402
+from dasb.tokenizers import runtime  # noqa: E402
 from dasb.tokenizers.cards import get_card  # noqa: E402
 from dasb.tokenizers.melrvq import MelRVQTokenizer  # noqa: E402
 from dasb.tokenizers.mfcc_kmeans import MFCCKMeansTokenizer  # noqa: E402
@@ -66,7 +67,7 @@ def test_kmeans_finds_separated_clusters():
 
 
 def _codes(tok, data):
-    return [it.tokens.codes for it in items(tok, data)]
+    return [t.codes for t in runtime.encode(tok, [w[None] for _, w, _ in data], [sr for _, _, sr in data])]
 
 
 def test_retraining_with_the_same_seed_gives_identical_codes_and_reload(tmp_path, mini8):
@@ -95,7 +96,7 @@ def test_mfcc_kmeans_retrains_identically_and_uses_its_clusters(tmp_path, mini8)
 
 
 def test_quality_rises_with_codebooks_on_mini(mini8):
-    _assert_ladder(mini8)
+    _assert_ladder(mini8[::2])  # one utterance per voice: the steps are large
 
 
 @pytest.mark.slow
