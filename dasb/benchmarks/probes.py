@@ -28,6 +28,7 @@ from dasb.data.subsets import spread_over_speakers
 from dasb.probes.model import TokenFrontEnd
 from dasb.probes.train import Example, ProbeConfig, speaker_split, text_split, train_asr_probe, train_speaker_probe
 from dasb.stats import summarize, summarize_ratio
+from dasb.threads import torch_threads
 from dasb.tokenizers.base import AudioTokenizer
 
 TASK_METRICS = {"asr": ("asr_wer", "asr_cer"), "speaker": ("speaker_accuracy", "speaker_chance")}
@@ -88,9 +89,7 @@ class Probes(CorpusBenchmark):
 
         examples = [_example(it) for it in items]
         results: list[Result] = []
-        threads = torch.get_num_threads()
-        torch.set_num_threads(self.cfg.threads)
-        try:
+        with torch_threads(self.cfg.threads):
             for task in self.settings["tasks"]:
                 try:
                     if task == "asr":  # CTC cares about the rate after stacking; speaker crops cut raw codes
@@ -100,8 +99,6 @@ class Probes(CorpusBenchmark):
                 except Exception as err:
                     results += [Result(m, None, None, "error", f"{task} probe: {type(err).__name__}: {err}")
                                 for m in TASK_METRICS[task]]
-        finally:
-            torch.set_num_threads(threads)
         return results
 
     def _codebook_init(self, tokenizer: AudioTokenizer) -> list[torch.Tensor] | None:

@@ -12,6 +12,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from dasb.threads import torch_threads
+
 SAMPLE_RATE = 16000
 ECAPA_SOURCE = "speechbrain/spkrec-ecapa-voxceleb"
 # Commit of the hub repository pinned by other public projects; not verifiable offline here.
@@ -38,7 +40,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 class Resemblyzer:
     """Resemblyzer's GE2E d-vector encoder (Resemblyzer's own VAD trimming and volume normalisation)."""
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", threads: int | None = 1) -> None:
         try:
             with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
                 warnings.simplefilter("ignore", UserWarning)
@@ -47,6 +49,7 @@ class Resemblyzer:
             raise ImportError("the resemblyzer speaker encoder needs resemblyzer: pip install 'dasb[speaker]'") from err
         self._preprocess = preprocess_wav
         self._encoder = VoiceEncoder(device, verbose=False)
+        self.threads = threads
 
     def config(self) -> dict[str, Any]:
         from importlib.metadata import version
@@ -59,7 +62,8 @@ class Resemblyzer:
             trimmed = self._preprocess(np.asarray(wave, dtype=np.float32), source_sr=SAMPLE_RATE)
             if trimmed.size == 0:
                 raise ValueError("no speech left after Resemblyzer's voice-activity trimming")
-            out.append(self._encoder.embed_utterance(trimmed))
+            with torch_threads(self.threads):
+                out.append(self._encoder.embed_utterance(trimmed))
         return _unit(np.stack(out).astype(np.float64))
 
 
