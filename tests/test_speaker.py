@@ -57,7 +57,6 @@ def test_resemblyzer_identity_vs_4bit_pcm_on_mini(tmp_path, resemblyzer):
     assert agg[("ground-truth", "eer")]["value"] <= 0.1  # four distinct voices
 
 
-@pytest.mark.slow
 def test_resemblyzer_identity_vs_4bit_pcm_on_real_speech(tmp_path, speech_dev, resemblyzer):
     _check(_run(tmp_path, str(speech_dev), ["pcm16", "pcm4"], {}))
 
