@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Iterable
 
+import torch
 from tqdm import tqdm
 
 from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, Result, UtteranceBenchmark
@@ -77,6 +78,10 @@ class Runner:
         self.store = RunStore(out_dir)
         self.cache = None if cache_dir is None else TokenCache(cache_dir)
         self.scorer = Scorer(workers)
+        if workers > 1:
+            # Metric workers take the cores; a multi-threaded model beside them makes OpenMP threads
+            # spin against each other (measured: Griffin-Lim decoding 30x slower), so the model gets one.
+            torch.set_num_threads(1)
         # A shard of a distributed run scores only these utterances and leaves aggregation to the driver.
         self.only_utterances = only_utterances
         self.aggregate = aggregate
