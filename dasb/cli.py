@@ -77,7 +77,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dasb.leaderboard import build, load_runs, render
+    from dasb.leaderboard import build, load_runs, overview, render
     from dasb.cache import default_cache_dir
     from dasb.runner import Runner
     from dasb.suites import load_suite
@@ -102,7 +102,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runner = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir, workers=args.workers)
         summary = runner.run()
     records, meta = load_runs([out])
-    print(render(build(records, meta), "md"))
+    print(render(overview(build(records, meta)), "md"))
+    print(f"(headline metric per benchmark; every metric: dasb leaderboard {out} [--format md|csv|html])")
     w = summary.written
     print(f"run directory: {out}\nwritten now: {w['ok']} ok, {w['error']} error, {w['skipped']} skipped records")
     if summary.errors:

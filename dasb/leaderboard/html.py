@@ -18,7 +18,8 @@ from urllib.parse import quote
 from dasb.leaderboard.compare import Comparison
 from dasb.leaderboard.figures import Figure, Figures, Listening, copy_listening, draw_plots
 from dasb.leaderboard.merge import Merged
-from dasb.leaderboard.site import BANDS, HEADLINES, SiteData, band, site_data
+from dasb.leaderboard.site import BANDS, SiteData, band, site_data
+from dasb.leaderboard.table import HEADLINES
 from dasb.leaderboard.table import _fmt, render
 from dasb.results.listening import safe_name
 

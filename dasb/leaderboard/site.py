@@ -20,24 +20,10 @@ import pandas as pd
 
 from dasb.leaderboard.compare import Comparison, compare
 from dasb.leaderboard.merge import Merged
-from dasb.leaderboard.table import build
+from dasb.leaderboard.table import build, headline
 from dasb.results.record import Record
 
 BANDS = (("low", 0.0, 1.5), ("medium", 1.5, 6.0), ("high", 6.0, math.inf))
-# Why these: the metric most papers quote (pesq_wb, dWER), the one comparable across frame
-# rates (LM bits per second of audio), or the summary the benchmark itself computes.
-HEADLINES = {
-    "reconstruction": "pesq_wb",
-    "tokens": "utilisation",
-    "lm": "ngram_bps",
-    "asr": "dwer",
-    "speaker": "similarity",
-    "probes": "asr_wer",
-    "robustness": "ued_mean",
-    "efficiency": "encode_rtf",
-}
-
-
 def band(kbps: float | None) -> str:
     """Bitrate band name of ``kbps`` ("unknown" when there is no bitrate)."""
     if kbps is None or (isinstance(kbps, float) and math.isnan(kbps)):
@@ -45,14 +31,6 @@ def band(kbps: float | None) -> str:
     if kbps < BANDS[0][2]:
         return "low"
     return "medium" if kbps <= BANDS[1][2] else "high"
-
-
-def headline(benchmark: str, metrics: dict[str, bool | None]) -> str:
-    """The headline metric of ``benchmark`` among its recorded ``metrics`` (see module doc)."""
-    if HEADLINES.get(benchmark) in metrics:
-        return HEADLINES[benchmark]
-    directed = [m for m in sorted(metrics) if metrics[m] is not None]
-    return (directed or sorted(metrics))[0]
 
 
 def _better(x: float, y: float, higher_is_better: bool) -> bool:

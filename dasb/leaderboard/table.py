@@ -21,6 +21,42 @@ META_COLUMNS = ["tokenizer", "kind", "kbps", "kbps_from", "frame_hz", "codebooks
 MEASURED_BITRATE = ("tokens", "bitrate_bps")
 
 
+# Why these: the metric most papers quote (pesq_wb, dWER), the one comparable across frame
+# rates (LM bits per second of audio), or the summary the benchmark itself computes.
+HEADLINES = {
+    "reconstruction": "pesq_wb",
+    "tokens": "utilisation",
+    "lm": "ngram_bps",
+    "asr": "dwer",
+    "speaker": "similarity",
+    "probes": "asr_wer",
+    "robustness": "ued_mean",
+    "efficiency": "encode_rtf",
+}
+
+
+def headline(benchmark: str, metrics: dict[str, bool | None]) -> str:
+    """The headline metric of ``benchmark`` among its recorded ``metrics`` (see module doc)."""
+    if HEADLINES.get(benchmark) in metrics:
+        return HEADLINES[benchmark]
+    directed = [m for m in sorted(metrics) if metrics[m] is not None]
+    return (directed or sorted(metrics))[0]
+
+
+def overview(table: pd.DataFrame) -> pd.DataFrame:
+    """The tokenizer columns and one headline metric per benchmark (what a terminal can show)."""
+    by_bench: dict[str, dict[str, str]] = {}
+    for col in table.columns[len(META_COLUMNS):]:
+        bench, _, rest = col.partition("/")
+        by_bench.setdefault(bench, {})[rest.split(" ")[0]] = col
+    chosen = []
+    for bench, cols in by_bench.items():
+        # Column names end in the metric (no direction) or in its arrow (see column_name).
+        directions = {m: (None if c.endswith(m) else c.endswith("↑")) for m, c in cols.items()}
+        chosen.append(cols[headline(bench, directions)])
+    return table[META_COLUMNS + chosen]
+
+
 def load_runs(run_dirs: list[str | Path]) -> tuple[list[Record], dict[str, dict]]:
     """Current records and tokenizer metadata of one or more run directories.
 
