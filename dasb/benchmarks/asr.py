@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from dasb.audio import content_hash, resample
-from dasb.benchmarks.base import GROUND_TRUTH, CorpusBenchmark, Item, Result
+from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.text import EditCounts, char_edits, word_edits

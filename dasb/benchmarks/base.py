@@ -56,10 +56,6 @@ class Result:
     row: str | None = None  # None: the tokenizer's row; GROUND_TRUTH: a measurement of the original audio
 
 
-# Leaderboard row of measurements on the unprocessed audio (ASR WER of the originals, ...): the ceiling.
-GROUND_TRUTH = "ground-truth"
-
-
 class Benchmark(ABC):
     """Base of all benchmarks. Settings come from the suite file as keyword arguments."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from dasb.leaderboard.merge import merge_runs
-from dasb.results.record import Record
+from dasb.results.record import GROUND_TRUTH, Record
 
 ARROWS = {True: " ↑", False: " ↓", None: ""}
 META_COLUMNS = ["tokenizer", "kind", "kbps", "kbps_from", "frame_hz", "codebooks"]
@@ -95,7 +95,7 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
             rec.tokenizer,
             {
                 "tokenizer": rec.tokenizer,
-                "kind": m.get("kind", "?"),
+                "kind": m.get("kind", "original audio" if rec.tokenizer == GROUND_TRUTH else "?"),
                 "kbps": kbps,
                 "kbps_from": "measured" if rec.tokenizer in measured else ("nominal" if kbps is not None else None),
                 "frame_hz": m.get("frame_rate"),

@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "error", "skipped")
+# The row of measurements on the original audio (ASR WER, speaker similarity): every number's ceiling.
+GROUND_TRUTH = "ground-truth"
 
 
 class RecordKey(NamedTuple):
