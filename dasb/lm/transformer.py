@@ -17,13 +17,13 @@ each with the head that predicts it (-1 = nothing to predict).
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
+
+from dasb.threads import torch_threads
 
 STRATEGIES = ("flatten", "parallel", "delay")
 
@@ -121,24 +121,13 @@ class TrainConfig:
     seed: int = 0
 
 
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run with ``n`` torch threads: on a shared CPU one thread is often much faster than all."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _stack(layouts: list[Layout]) -> Layout:
     return Layout(*(np.concatenate([getattr(x, f) for x in layouts]) for f in ("inputs", "targets", "heads")))
 
 
 def train(train_layouts: list[Layout], sizes: tuple[int, ...], strategy: str, cfg: TrainConfig) -> TokenTransformer:
     """Train on random windows of the concatenated training layouts (seeded, deterministic)."""
-    with _threads(cfg.threads):
+    with torch_threads(cfg.threads):
         return _train(train_layouts, sizes, strategy, cfg)
 
 
@@ -176,7 +165,7 @@ def _train(train_layouts: list[Layout], sizes: tuple[int, ...], strategy: str, c
 @torch.no_grad()
 def evaluate(model: TokenTransformer, lay: Layout, context: int, threads: int = 1) -> tuple[float, int]:
     """Total bits and number of predicted targets of one utterance, in non-overlapping windows."""
-    with _threads(threads):
+    with torch_threads(threads):
         return _evaluate(model, lay, context)
 
 
