@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import pickle
 import time
+import warnings
 from collections import Counter, deque
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -70,6 +72,7 @@ class Scorer:
         self.max_pending = max_pending
         self._pool: ProcessPoolExecutor | None = None
         self._pending: deque[tuple[Future | list[Result], Callable[[list[Result]], None]]] = deque()
+        self._picklable: dict[int, bool] = {}
         self.seconds = 0.0  # in-process scoring time (worker time runs in parallel and is not counted)
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -78,9 +81,22 @@ class Scorer:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
         return self._pool
 
+    def _can_ship(self, bench: UtteranceBenchmark) -> bool:
+        """Whether ``bench`` can go to a worker: parallel-safe and picklable (plugin metrics may be lambdas)."""
+        if self.workers <= 1 or not getattr(bench, "parallel_safe", False):
+            return False
+        if id(bench) not in self._picklable:
+            try:
+                pickle.dumps(bench)
+                self._picklable[id(bench)] = True
+            except Exception as err:  # scoring in this process is slower but gives the same records
+                warnings.warn(f"benchmark {bench.name!r} cannot be sent to worker processes ({err}); scoring it in-process")
+                self._picklable[id(bench)] = False
+        return self._picklable[id(bench)]
+
     def submit(self, bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer, done: Callable[[list[Result]], None]) -> None:
         """Score ``item`` now or in a worker; ``done`` receives its results in order."""
-        if self.workers > 1 and getattr(bench, "parallel_safe", False):
+        if self._can_ship(bench):
             # Workers need the audio, not the tokens; leaving them out keeps the transfer small.
             light = dataclasses.replace(item, tokens=None)
             self._pending.append((self._get_pool().submit(score_item, bench, light, TokenizerView(tok.info)), done))

@@ -114,3 +114,18 @@ def test_worker_pool_gives_the_same_records_in_the_same_order(tmp_path):
     two = [(r["tokenizer"], r["utterance"], r["metric"], r["value"]) for r in map(json.loads, (tmp_path / "two" / "records.jsonl").read_text().splitlines())]
     assert [x[:3] for x in one] == [x[:3] for x in two]
     assert all(a[3] == pytest.approx(b[3], rel=1e-12, abs=1e-12) for a, b in zip(one, two))
+
+
+def test_unpicklable_plugin_metric_is_scored_in_process(tmp_path, monkeypatch):
+    from dasb.metrics import Metric
+    from dasb.registry import METRICS
+
+    lam = Metric("lam_peak", lambda r, e, sr: float(abs(r - e).max()), False, "peak error")
+    monkeypatch.setitem(METRICS._targets, "lam_peak", "test:lam")
+    monkeypatch.setitem(METRICS._sources, "lam_peak", "test")
+    monkeypatch.setitem(METRICS._loaded, "lam_peak", lam)
+    suite = Suite("t", "mini", ["pcm8"], {"reconstruction": {"max_utterances": 2, "metrics": ["stoi", "lam_peak"]}})
+    with pytest.warns(UserWarning, match="cannot be sent to worker processes"):
+        summary = Runner(suite, tmp_path, progress=False, workers=2).run()
+    assert summary.exit_code == 0
+    assert {r.metric for r in read_records(tmp_path) if r.utterance is None} == {"stoi", "lam_peak", "delay_ms"}
