@@ -52,4 +52,6 @@ def test_third_party_plugin_runs_through_the_cli(tmp_path):
     run = subprocess.run([sys.executable, "-m", "dasb", "run", "--suite", str(suite), "--out", str(out)],
                          env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert "toy-sign" in run.stdout and "toy_peak_error" in run.stdout
+    assert "toy-sign" in run.stdout
+    board = subprocess.run([sys.executable, "-m", "dasb", "leaderboard", str(out)], env=env, capture_output=True, text=True, check=True)
+    assert "toy-sign" in board.stdout and "reconstruction/toy_peak_error ↓" in board.stdout
