@@ -56,8 +56,11 @@ def timed(counter: Counter[str], key: str) -> Iterator[None]:
 
 def _init_worker() -> None:
     import torch
+    from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(1)  # one process per core; threads inside would oversubscribe
+    # One process per core: BLAS or torch threads inside a worker would oversubscribe the cores.
+    torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
 class Scorer:
