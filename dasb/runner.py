@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, Result, UtteranceBenchmark
@@ -82,6 +83,7 @@ class Runner:
             # Metric workers take the cores; a multi-threaded model beside them makes OpenMP threads
             # spin against each other (measured: Griffin-Lim decoding 30x slower), so the model gets one.
             torch.set_num_threads(1)
+            threadpool_limits(1)
         # A shard of a distributed run scores only these utterances and leaves aggregation to the driver.
         self.only_utterances = only_utterances
         self.aggregate = aggregate
