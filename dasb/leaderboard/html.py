@@ -3,12 +3,14 @@
 Pages: ``index.html`` (overview: headline metric per benchmark, filters, plots),
 ``bench-<name>.html`` (all metrics of one benchmark), ``tok-<name>.html`` (card,
 results with intervals, paired comparison, environment) and ``listen.html``.
-CSS and JavaScript are inlined from ``static/``: the site works from file:// and
-requests nothing from any host. Every user-controlled string (names, messages,
+CSS and JavaScript are copied once from ``static/`` next to the pages and linked
+relatively: the site works from file:// and requests nothing from any host. Every user-controlled string (names, messages,
 card fields, paths) goes through :func:`html.escape`; no data is embedded in
 ``<script>`` (the script reads ``data-*`` attributes of the escaped table).
 """
 from __future__ import annotations
+
+import shutil
 
 import html
 import json
@@ -49,13 +51,12 @@ def _page(data: SiteData, title: str, body: str) -> str:
     nav = ['<a class="brand" href="index.html">dasb leaderboard</a>']
     nav += [f'<a href="{_href(bench_page(b))}">{esc(b)}</a>' for b in data.metrics]
     nav += ['<a href="listen.html">listen</a>', '<a href="leaderboard.csv">csv</a>', '<a href="leaderboard.md">md</a>']
-    css = (STATIC / "site.css").read_text(encoding="utf-8")
-    js = (STATIC / "site.js").read_text(encoding="utf-8")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{css}</style></head>\n<body><header>{' '.join(nav)}</header>\n"
-        f"<main>\n{body}\n</main>\n<script>{js}</script></body></html>\n"
+        f'<title>{esc(title)}</title><link rel="stylesheet" href="site.css"></head>\n'
+        f"<body><header>{' '.join(nav)}</header>\n"
+        f'<main>\n{body}\n</main>\n<script src="site.js"></script></body></html>\n'
     )
 
 
@@ -296,6 +297,8 @@ def write_site(merged: Merged, out: str | Path) -> Path:
     pages.update({tok_page(t): _tokenizer(data, t) for t in data.tokenizers})
     for name, text in pages.items():
         (out / name).write_text(text, encoding="utf-8")
+    for asset in ("site.css", "site.js"):
+        shutil.copyfile(STATIC / asset, out / asset)
     (out / "leaderboard.md").write_text(render(data.table, "md"), encoding="utf-8")
     (out / "leaderboard.csv").write_text(render(data.table, "csv"), encoding="utf-8")
     return out / "index.html"
