@@ -50,9 +50,11 @@ class CachedItem:
     decode_seconds: float
 
 
-def entry_key(tokenizer_hash: str, audio_hash: str, out_rate: int) -> str:
-    """Key of one entry; ``out_rate`` is the rate decoded audio was brought back to."""
-    return hash_config({"tokenizer": tokenizer_hash, "audio": audio_hash, "rate": out_rate, "v": CACHE_VERSION})
+def entry_key(tokenizer_hash: str, audio_hash: str, out_rate: int, inputs_key: str = "") -> str:
+    """Key of one entry; ``out_rate`` is the rate decoded audio was brought back to and
+    ``inputs_key`` identifies the decoder's inputs (:mod:`dasb.decode_inputs`), if any."""
+    key = {"tokenizer": tokenizer_hash, "audio": audio_hash, "rate": out_rate, "v": CACHE_VERSION}
+    return hash_config({**key, "inputs": inputs_key} if inputs_key else key)
 
 
 class TokenCache:

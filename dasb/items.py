@@ -13,6 +13,7 @@ from dasb.audio import AudioError, content_hash, load_audio, to_channels
 from dasb.benchmarks.base import Item
 from dasb.cache import CachedItem, TokenCache, cacheable, entry_key
 from dasb.data.corpus import Utterance
+from dasb.decode_inputs import DecodeInputError, DecodeInputProvider, DecodeInputs
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer
 
@@ -32,8 +33,10 @@ class ItemMaker:
         batch_size: int,
         cache: TokenCache | None = None,
         max_batch_seconds: float | None = None,
+        inputs: DecodeInputProvider | None = None,
     ) -> None:
         self.tok = tok
+        self.inputs = inputs  # supplies info.decode_inputs; required when the tokenizer declares any
         self.tokenizer_hash = tokenizer_hash
         self.batch_size = batch_size
         self.max_batch_samples = None if max_batch_seconds is None else int(max_batch_seconds * tok.info.sample_rate)
@@ -43,13 +46,17 @@ class ItemMaker:
 
     def make(self, group: list[Utterance], decode: bool) -> list[tuple[Utterance, Item | str]]:
         """Items for ``group`` in order; a failure becomes a message naming the utterance and file."""
-        loaded: list[tuple[Utterance, np.ndarray, int]] = []
+        loaded: list[tuple[Utterance, np.ndarray, int, DecodeInputs]] = []
         done: dict[str, Item | str] = {}
+        needs = self.tok.info.decode_inputs if decode else ()
+        if needs and self.inputs is None:
+            raise ValueError(f"tokenizer {self.tok.info.name!r} decodes with {', '.join(needs)}: give ItemMaker a DecodeInputProvider")
         for utt in group:
             try:
                 wav, sr = load_audio(utt.audio)
-                loaded.append((utt, to_channels(wav, 1)[0], sr))
-            except (AudioError, OSError) as err:
+                inputs = self.inputs.inputs(utt) if needs else DecodeInputs()
+                loaded.append((utt, to_channels(wav, 1)[0], sr, inputs))
+            except (AudioError, OSError, DecodeInputError) as err:
                 done[utt.id] = f"utterance {utt.id}: {err}"
         try:
             done.update(self._encode_decode(loaded, decode))
@@ -61,20 +68,20 @@ class ItemMaker:
                     done[one[0].id] = f"utterance {one[0].id} ({one[0].audio}): tokenizer failed: {describe(err)}"
         return [(u, done[u.id]) for u in group]
 
-    def _encode_decode(self, group: list[tuple[Utterance, np.ndarray, int]], decode: bool) -> dict[str, Item]:
+    def _encode_decode(self, group: list[tuple[Utterance, np.ndarray, int, DecodeInputs]], decode: bool) -> dict[str, Item]:
         out: dict[str, Item] = {}
         keys: dict[str, str] = {}
         misses = []
-        for utt, wav, sr in group:
+        for utt, wav, sr, inputs in group:
             if self.cache is not None:
-                keys[utt.id] = entry_key(self.tokenizer_hash, content_hash(wav, sr), sr)
+                keys[utt.id] = entry_key(self.tokenizer_hash, content_hash(wav, sr), sr, inputs.key)
                 hit = self.cache.get(keys[utt.id], need_decoded=decode)
                 if hit is not None:
                     self.cache_hits += 1
                     out[utt.id] = Item(utt, wav, sr, hit.tokens, hit.decoded if decode else None,
-                                       hit.encode_seconds, hit.decode_seconds)
+                                       hit.encode_seconds, hit.decode_seconds, inputs)
                     continue
-            misses.append((utt, wav, sr))
+            misses.append((utt, wav, sr, inputs))
         if not misses:
             return out
         for item in self._compute(misses, decode):
@@ -84,9 +91,9 @@ class ItemMaker:
                 self.cache.put(keys[item.utterance.id], cached)
         return out
 
-    def _compute(self, group: list[tuple[Utterance, np.ndarray, int]], decode: bool) -> list[Item]:
-        waves = [w[None] for _, w, _ in group]
-        rates = [sr for _, _, sr in group]
+    def _compute(self, group: list[tuple[Utterance, np.ndarray, int, DecodeInputs]], decode: bool) -> list[Item]:
+        waves = [w[None] for _, w, _, _ in group]
+        rates = [sr for _, _, sr, _ in group]
         t0 = time.perf_counter()
         tokens = runtime.encode(self.tok, waves, rates, self.batch_size, self.max_batch_samples)
         t1 = time.perf_counter()
@@ -95,10 +102,12 @@ class ItemMaker:
             # Decoded audio comes back at the reference's rate; decode per rate in the group.
             for rate in sorted(set(rates)):
                 idx = [i for i, r in enumerate(rates) if r == rate]
-                outs = runtime.decode(self.tok, [tokens[i] for i in idx], rate, 1, self.batch_size, self.max_batch_samples)
+                outs = runtime.decode(self.tok, [tokens[i] for i in idx], rate, 1, self.batch_size, self.max_batch_samples,
+                                      inputs=[group[i][3].values for i in idx])
                 for i, wav in zip(idx, outs):
                     decoded[i] = wav[0]
         t2 = time.perf_counter()
         self.seconds += t2 - t0
         n = len(group)
-        return [Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n) for i, (u, w, sr) in enumerate(group)]
+        return [Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n, inputs)
+                for i, (u, w, sr, inputs) in enumerate(group)]

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, Result, UtteranceBenchmark
 from dasb.data.corpus import Corpus, Utterance, load_corpus
+from dasb.decode_inputs import POLICY, DecodeInputProvider
 from dasb.env import environment
 from dasb.cache import TokenCache
 from dasb.hashing import hash_config
@@ -115,7 +116,8 @@ class Runner:
             or (self.overwrite == "errors" and rec.status == "error")
         )
 
-    def _record(self, key: RecordKey, result: Result, higher_is_better: bool | None) -> Record:
+    def _record(self, key: RecordKey, result: Result, higher_is_better: bool | None,
+                decode_inputs: dict[str, str] | None = None) -> Record:
         return Record(
             **key._asdict(),
             value=result.value,
@@ -129,9 +131,11 @@ class Runner:
             run_id=self.run_id,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             env=self.env,
+            decode_inputs=decode_inputs or {},
         )
 
-    def _write(self, card: Card, bench: Benchmark, corpus: Corpus, results: Iterable[Result]) -> None:
+    def _write(self, card: Card, bench: Benchmark, corpus: Corpus, results: Iterable[Result],
+               decode_inputs: dict[str, str] | None = None) -> None:
         directions = bench.metrics()
         records = []
         for res in results:
@@ -140,7 +144,7 @@ class Runner:
             key = self._key(row, bench, corpus, res.utterance, res.metric)
             if not self._pending(key):
                 continue
-            records.append(self._record(key, res, directions.get(res.metric)))
+            records.append(self._record(key, res, directions.get(res.metric), decode_inputs if res.row is None else None))
             self._fresh.add(key)
             self.summary.written[res.status] += 1
         self.store.append(records)
@@ -240,7 +244,8 @@ class Runner:
         needed = set().union(*pending.values(), *chosen.values())
         wanted = [u for u in corpus.utterances if u.id in needed]
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
-        maker = ItemMaker(tok, card.config_hash, self.suite.batch_size, self.cache, self.suite.max_batch_seconds)
+        provider = DecodeInputProvider(corpus, tok.info.decode_inputs, tok.info.sample_rate) if decode else None
+        maker = ItemMaker(tok, card.config_hash, self.suite.batch_size, self.cache, self.suite.max_batch_seconds, provider)
         kept: list[Item] = []
         load_errors: list[str] = []
         bar = tqdm(total=len(wanted), desc=card.name, unit="utt", disable=not self.progress, leave=False)
@@ -256,15 +261,18 @@ class Runner:
                 save_example(self.store.dir, card.name, item, corpus)  # listening examples for the site
                 for n, b in per_utt.items():
                     if utt.id in pending[n]:
-                        self.scorer.submit(b, item, tok, partial(self._write, card, b, corpus))
+                        done = partial(self._write, card, b, corpus, decode_inputs=item.inputs.sources if b.needs_decoded else None)
+                        self.scorer.submit(b, item, tok, done)
                 if whole:
                     kept.append(item)
             bar.update(len(group))
         bar.close()
         self.scorer.drain()
         self.timings["tokenizer"] += maker.seconds
+        given = ", ".join(f"{n} ({POLICY[n]})" for n in tok.info.decode_inputs)
+        given_note = f"decoded with {given}, not counted in the bitrate" if given and decode else None
         for b in per_utt.values() if self.aggregate else ():
-            self._write(card, b, corpus, self._aggregate(card, b, corpus))
+            self._write(card, b, corpus, self._aggregate(card, b, corpus, given_note if b.needs_decoded else None))
         for n, b in whole.items():
             try:
                 with timed(self.timings, "benchmark"):
@@ -277,7 +285,8 @@ class Runner:
                 continue
             self._write(card, b, corpus, results)
 
-    def _aggregate(self, card: Card, bench: Benchmark, corpus: Corpus) -> list[Result]:
+    def _aggregate(self, card: Card, bench: Benchmark, corpus: Corpus, note: str | None = None) -> list[Result]:
+        """Mean and interval of each metric over the recorded utterances; ``note`` goes on every row."""
         results = []
         for metric in bench.metrics():
             recs = [self.store.get(self._key(card, bench, corpus, u.id, metric)) for u in bench.select(corpus.utterances)]
@@ -288,10 +297,10 @@ class Runner:
                 results.append(Result(metric, None, None, "error", f"no utterance could be scored; first error: {first}"))
                 continue
             s = summarize(values)
-            note = None
+            notes = [note] if note else []
             if failed:
-                note = f"{len(failed)} of {len(recs)} utterances failed and are excluded (see per-utterance errors)"
-            results.append(Result(metric, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n))
+                notes.append(f"{len(failed)} of {len(recs)} utterances failed and are excluded (see per-utterance errors)")
+            results.append(Result(metric, s.mean, None, "ok", "; ".join(notes) or None, s.stderr, s.ci_low, s.ci_high, s.n))
         return results
 
     def _save_tokenizer_info(self, card: Card, tok: AudioTokenizer) -> None:
@@ -311,6 +320,8 @@ class Runner:
             "variable_rate": info.variable_rate,
             "causal": info.causal,
             "decodes": info.decodes,
+            # Not counted in any bitrate: the leaderboard flags tokenizers decoded with these.
+            "decode_inputs": {n: POLICY[n] for n in info.decode_inputs},
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

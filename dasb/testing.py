@@ -11,6 +11,8 @@ returns a small report (shapes, frame counts) when everything holds.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -39,6 +41,16 @@ def speech_like_signal(seconds: float, sample_rate: int, channels: int = 1, seed
     envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3.0 * t) ** 2
     x = 0.2 * envelope * voiced + 0.01 * rng.standard_normal(n)
     return np.repeat(x[None].astype(np.float32), channels, axis=0)
+
+
+def stand_in_inputs(needs: tuple[str, ...], sample_rate: int) -> dict[str, Any]:
+    """Decoder inputs for checks: a fixed sentence and a speech-like prompt ``[1, N]`` of another "voice"."""
+    values: dict[str, Any] = {}
+    if "transcript" in needs:
+        values["transcript"] = "a short test sentence"
+    if "speaker_prompt" in needs:
+        values["speaker_prompt"] = speech_like_signal(1.0, sample_rate, seed=11)
+    return values
 
 
 def _valid_codes(tokens: Tokens, i: int) -> torch.Tensor:
@@ -99,9 +111,11 @@ def check_tokenizer(
             _check(torch.equal(single.codes[0, :, :n], tokens.codes[i, :, :n]), name, f"item {i}: codes differ between batched and one-by-one encoding")
 
     report = {"frames": tokens.lengths.tolist(), "expected_frames": expected, "decoded_samples": None}
+    inputs = stand_in_inputs(info.decode_inputs, sr)
     if info.decodes:
+        side = {**tokens.side, **{n: [inputs[n]] * b for n in info.decode_inputs}}
         with torch.inference_mode():
-            out, out_len = tok.decode(tokens)
+            out, out_len = tok.decode(Tokens(tokens.codes, tokens.lengths, tokens.mask, side))
         _check(out.dim() == 3 and out.shape[0] == b, name, f"decoded audio must be [B, C, N], got {tuple(out.shape)}")
         _check(out.shape[1] == info.channels, name, f"decoded {out.shape[1]} channels, info says {info.channels}")
         _check(bool(torch.isfinite(out).all()), name, "decoded audio has NaN or infinite samples")
@@ -117,7 +131,7 @@ def check_tokenizer(
     through = runtime.encode(tok, [stereo], [other_sr])
     _check(through[0].codes.shape[1] == info.num_codebooks, name, "runtime.encode returned the wrong codebook count")
     if info.decodes:
-        back = runtime.decode(tok, through, other_sr)[0]
+        back = runtime.decode(tok, through, other_sr, inputs=[inputs])[0]
         _check(back.shape[0] == 1 and abs(back.shape[-1] - stereo.shape[-1]) <= other_sr / info.frame_rate + 2, name,
                f"runtime.decode returned shape {back.shape} for a {stereo.shape[-1]}-sample input")
     return report

@@ -13,12 +13,13 @@ stopped) and aggregates. A :class:`CorpusBenchmark` needs all items at once
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from dasb.data.corpus import Utterance
+from dasb.decode_inputs import DecodeInputs
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
 
@@ -28,7 +29,9 @@ class Item:
 
     ``reference`` is mono float32 ``[N]`` at ``sample_rate`` (the file's rate);
     ``decoded`` is mono ``[N']`` at the same rate, or None when the tokenizer
-    does not decode or decoding was not needed.
+    does not decode or decoding was not needed. ``inputs`` is what the decoder
+    was given besides the tokens; a benchmark that decodes tokens of its own
+    making passes ``inputs.values`` on to :func:`dasb.tokenizers.runtime.decode`.
     """
 
     utterance: Utterance
@@ -38,6 +41,7 @@ class Item:
     decoded: np.ndarray | None = None
     encode_seconds: float = 0.0
     decode_seconds: float = 0.0
+    inputs: DecodeInputs = field(default_factory=DecodeInputs)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import torch
 
 from dasb.audio import pad_batch, resample, to_channels
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
 STATM = "/proc/self/statm"
@@ -127,8 +128,8 @@ class Efficiency(CorpusBenchmark):
 
         @torch.inference_mode()
         def decode_all() -> None:
-            for t in tokens:
-                tokenizer.decode(t)
+            for t, it in zip(tokens, items):
+                tokenizer.decode(runtime.with_inputs(tokenizer, t, it.inputs.values) if info.decode_inputs else t)
             _sync(device)
 
         n = len(items)

@@ -111,7 +111,8 @@ class Streaming(CorpusBenchmark):
         spf = self._frame_samples(info)
         whole = runtime.encode(tokenizer, [native], [info.sample_rate], batch_size=1)[0]
         lookahead = float(info.extras.get("lookahead_ms", 0.0))
-        whole_mel = self._mel_to_ref(tokenizer, whole, ref, sr) if info.decodes else None
+        inputs = item.inputs.values
+        whole_mel = self._mel_to_ref(tokenizer, whole, ref, sr, inputs) if info.decodes else None
         out: dict[str, float] = {}
         for ms in self.settings["chunk_ms"]:
             c = self._label(ms)
@@ -121,10 +122,11 @@ class Streaming(CorpusBenchmark):
             out[f"agreement_{c}"] = agreement(whole, chunked)
             out[f"latency_ms_{c}"] = 1000.0 * step / info.sample_rate + lookahead
             if whole_mel is not None:
-                out[f"mel_delta_{c}"] = self._mel_to_ref(tokenizer, chunked, ref, sr) - whole_mel
+                out[f"mel_delta_{c}"] = self._mel_to_ref(tokenizer, chunked, ref, sr, inputs) - whole_mel
         return out
 
-    def _mel_to_ref(self, tokenizer: AudioTokenizer, tokens: Tokens, ref: np.ndarray, sr: int) -> float:
-        audio = runtime.decode(tokenizer, [tokens], sr)[0][0]
+    def _mel_to_ref(self, tokenizer: AudioTokenizer, tokens: Tokens, ref: np.ndarray, sr: int,
+                    inputs: dict[str, Any]) -> float:
+        audio = runtime.decode(tokenizer, [tokens], sr, inputs=[inputs])[0][0]
         r, e, _ = align(ref, audio, sr, tokenizer.info.align)
         return self._mel(r, e, sr)

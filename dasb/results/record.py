@@ -34,7 +34,9 @@ class Record:
 
     ``utterance`` is the utterance id for per-utterance rows and None for
     aggregate rows, which carry ``stderr``, ``ci_low``/``ci_high`` (95%
-    bootstrap interval) and ``n``.
+    bootstrap interval) and ``n``. ``decode_inputs`` says what the decoder was
+    given besides the tokens (``{"speaker_prompt": "<utterance id>"}``); empty
+    for most tokenizers.
     """
 
     tokenizer: str
@@ -56,6 +58,7 @@ class Record:
     run_id: str = ""
     created_at: str = ""
     env: dict[str, Any] = field(default_factory=dict)
+    decode_inputs: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 import torch
 
 KINDS = ("classic", "acoustic", "semantic", "hybrid", "learned-baseline", "reference")
+# Inputs a decoder may need besides the tokens, supplied by the framework (see dasb.decode_inputs).
+DECODE_INPUTS = ("transcript", "speaker_prompt")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class TokenizerInfo:
     audio is chunked by the framework. ``align`` says how decoded audio is
     time-aligned to the reference: ``"waveform"`` (cross-correlation) or
     ``"envelope"`` for decoders that synthesise their own phase.
+    ``decode_inputs`` names what the decoder needs besides the tokens (from
+    :data:`DECODE_INPUTS`); it finds them in ``Tokens.side`` under those names.
     """
 
     name: str
@@ -43,6 +47,7 @@ class TokenizerInfo:
     channels: int = 1
     checkpoint: str | None = None
     revision: str | None = None
+    decode_inputs: tuple[str, ...] = ()
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -55,6 +60,9 @@ class TokenizerInfo:
             )
         if self.align not in ("waveform", "envelope"):
             raise ValueError(f"tokenizer {self.name!r}: align must be 'waveform' or 'envelope'")
+        unknown = [x for x in self.decode_inputs if x not in DECODE_INPUTS]
+        if unknown:
+            raise ValueError(f"tokenizer {self.name!r}: unknown decode inputs {unknown}; known: {DECODE_INPUTS}")
 
     @property
     def codebook_sizes(self) -> tuple[int, ...]:
@@ -81,7 +89,9 @@ class Tokens:
     ``codes`` is int64 ``[B, K, T]``; ``lengths`` holds the valid frames of each
     item ``[B]``. ``mask`` (bool ``[B, K, T]``), when given, marks valid entries
     for tokenizers whose codebooks carry a variable number of symbols per frame.
-    ``side`` carries side information a decoder needs (global tokens, prompts).
+    ``side`` carries side information a decoder needs: from the encoder (global
+    tokens, scales) or from the framework (``TokenizerInfo.decode_inputs``).
+    Each value is a tensor with the batch first or a list with one entry per item.
     """
 
     codes: torch.Tensor
@@ -96,12 +106,15 @@ class Tokens:
             raise TypeError(f"codes must be int64, got {self.codes.dtype}")
         if self.lengths.shape != (self.codes.shape[0],):
             raise ValueError("lengths must have one entry per batch item")
+        for key, val in self.side.items():
+            if len(val) != self.codes.shape[0]:
+                raise ValueError(f"side {key!r} has {len(val)} entries for a batch of {self.codes.shape[0]}")
 
     def item(self, i: int) -> "Tokens":
         """Item ``i`` alone, trimmed to its valid length."""
         n = int(self.lengths[i])
         mask = None if self.mask is None else self.mask[i : i + 1, :, :n]
-        side = {k: v[i : i + 1] if torch.is_tensor(v) else v for k, v in self.side.items()}
+        side = {k: v[i : i + 1] for k, v in self.side.items()}
         return Tokens(self.codes[i : i + 1, :, :n], self.lengths[i : i + 1].clone(), mask, side)
 
 

@@ -189,8 +189,10 @@ class HFTokenizer(AudioTokenizer):
     def _encode(self, audio: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Codes ``[b, K, T]`` (and per-item side tensors) of a batch of equal-length items ``[b, C, N]``."""
 
-    def _decode(self, codes: torch.Tensor, side: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Audio ``[b, C, N']`` from codes ``[b, K, T]`` of equal length (encode-only adapters keep this)."""
+    def _decode(self, codes: torch.Tensor, side: dict[str, Any]) -> torch.Tensor:
+        """Audio ``[b, C, N']`` from codes ``[b, K, T]`` of equal length (encode-only adapters keep this).
+
+        ``side`` holds the encoder's side tensors and, as lists, the framework's decode inputs."""
         raise NotImplementedError(f"tokenizer {self.info.name!r} is encode-only")
 
     @property
@@ -225,7 +227,8 @@ class HFTokenizer(AudioTokenizer):
         want = torch.round(tokens.lengths.double() * spf).long()
         out = torch.zeros(tokens.codes.shape[0], self.info.channels, int(want.max()))
         for t, idx in length_groups(tokens.lengths).items():
-            side = {k: v[idx].to(self.device, self.dtype) for k, v in tokens.side.items()}
+            side = {k: v[idx].to(self.device, self.dtype) if torch.is_tensor(v) else [v[i] for i in idx]
+                    for k, v in tokens.side.items()}
             wav = self._decode(tokens.codes[idx, :, :t].to(self.device), side).float().cpu()
             # Trim or zero-pad to exactly frames x samples-per-frame: decoders overshoot
             # (Mimi pads) or fall short (DAC's transposed convolutions), never by a frame.

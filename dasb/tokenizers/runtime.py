@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
@@ -146,7 +146,7 @@ def _pad_tokens(items: list[Tokens]) -> Tokens:
             mask[b, :, :n] = x.mask[0, :, :n]
     side: dict = {}
     for key, val in items[0].side.items():
-        side[key] = torch.cat([x.side[key] for x in items]) if torch.is_tensor(val) else [x.side[key] for x in items]
+        side[key] = torch.cat([x.side[key] for x in items]) if torch.is_tensor(val) else [v for x in items for v in x.side[key]]
     lengths = torch.tensor([int(x.lengths[0]) for x in items], dtype=torch.int64)
     return Tokens(codes, lengths, mask, side)
 
@@ -159,13 +159,23 @@ def decode(
     out_channels: int = 1,
     batch_size: int = 8,
     max_batch_samples: int | None = None,
+    inputs: list[dict[str, Any]] | None = None,
 ) -> list[np.ndarray]:
-    """Decode per-utterance tokens to float32 ``[out_channels, N]`` at ``out_rate``."""
+    """Decode per-utterance tokens to float32 ``[out_channels, N]`` at ``out_rate``.
+
+    ``inputs`` holds, per utterance, the values of ``info.decode_inputs`` (see
+    :mod:`dasb.decode_inputs`); they reach the decoder through ``Tokens.side``.
+    """
     info = tok.info
     if not info.decodes:
         raise NotImplementedError(f"tokenizer {info.name!r} is encode-only")
+    if info.decode_inputs:
+        tokens = [with_inputs(tok, t, None if inputs is None else inputs[i]) for i, t in enumerate(tokens)]
     spf = info.samples_per_frame
     windows = [w for i, t in enumerate(tokens) for w in _windows(i, int(t.lengths[0]), tok)]
+    if info.decode_inputs and len(windows) > len(tokens):
+        raise ValueError(f"tokenizer {info.name!r}: a decoder given {', '.join(info.decode_inputs)} cannot be run on "
+                         f"windows of a long utterance (the inputs belong to the whole utterance)")
     pieces = [_slice(tokens[w.item], w.begin, w.end) for w in windows]
 
     def run(batch: list[int]) -> list[np.ndarray]:
@@ -187,3 +197,13 @@ def decode(
         wav = np.concatenate(parts, axis=-1)
         result.append(to_channels(resample(wav, info.sample_rate, out_rate), out_channels))
     return result
+
+
+def with_inputs(tok: AudioTokenizer, tokens: Tokens, values: dict[str, Any] | None) -> Tokens:
+    """One utterance's ``tokens`` with the decoder inputs ``tok`` declares added to ``side``."""
+    needs = tok.info.decode_inputs
+    missing = [n for n in needs if values is None or n not in values]
+    if missing:
+        raise ValueError(f"tokenizer {tok.info.name!r} decodes with {', '.join(needs)}; missing: {', '.join(missing)}")
+    side = {**tokens.side, **{n: [values[n]] for n in needs}}
+    return Tokens(tokens.codes, tokens.lengths, tokens.mask, side)
