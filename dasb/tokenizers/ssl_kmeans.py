@@ -2,11 +2,14 @@
 
 A HuBERT / WavLM / wav2vec 2.0 model (``transformers``) gives hidden states;
 each chosen layer is quantised by its own k-means codebook, so several layers
-give several codebooks. Encode-only: no unit vocoder is bundled.
+give several codebooks.
 
-The codebooks come from ``dasb train kmeans`` (:func:`train_kmeans`), saved as
-``kmeans.safetensors`` (``layer_<L>`` -> centroids ``[k, dim]``) plus
-``kmeans.json`` (model, revision, layers, k, corpus, normalize) in one folder.
+The codebooks come either from ``dasb train kmeans`` (:func:`train_kmeans`),
+saved as ``kmeans.safetensors`` (``layer_<L>`` -> centroids ``[k, dim]``) plus
+``kmeans.json`` (model, revision, layers, k, corpus, normalize) in one folder,
+or from a DASB unit-vocoder repository, which ships its k-means models beside
+the vocoder (:mod:`dasb.tokenizers.unit_vocoder`). Without a vocoder the
+tokenizer is encode-only.
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ import numpy as np
 import torch
 
 from dasb.tokenizers.base import TokenizerInfo
-from dasb.tokenizers.hf_base import HFTokenizer, require
+from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, find_local, require
+from dasb.tokenizers.unit_vocoder import UnitVocoder, kmeans_from_folder, snapshot
 
 KMEANS_FILE = "kmeans.safetensors"
 META_FILE = "kmeans.json"
@@ -39,31 +43,60 @@ def load_kmeans(folder: str | Path) -> tuple[dict[str, Any], dict[int, torch.Ten
 class SSLKMeansTokenizer(HFTokenizer):
     """Hidden states of ``layers`` of an SSL model, each quantised by its k-means codebook.
 
-    ``kmeans`` is the folder written by ``dasb train kmeans``; ``checkpoint`` is
-    the SSL model (defaults to the one the codebooks were trained on).
+    Codebooks: ``kmeans``, the folder written by ``dasb train kmeans`` (then
+    ``checkpoint`` defaults to the SSL model they were trained on); or, without
+    ``kmeans``, the ``k``-cluster models shipped in the ``vocoder`` repository.
+    ``vocoder`` (hub id or folder) makes the tokens decodable; ``vocoder_layers``
+    are the layers it was trained on (default ``layers``); a multi-speaker
+    vocoder needs ``speaker_encoder`` and then decodes with a speaker prompt.
     ``normalize`` applies per-utterance zero-mean unit-variance input
-    normalisation, as the large wav2vec 2.0 / WavLM models expect.
+    normalisation, as the large wav2vec 2.0 / WavLM models expect. Tests pass a
+    ready ``unit_vocoder``.
     """
 
     model_class = "AutoModel"
 
-    def __init__(self, name: str, kmeans: str, layers: list[int] | None = None, checkpoint: str | None = None,
-                 revision: str | None = None, normalize: bool | None = None, **kwargs) -> None:
-        self.meta, centroids = load_kmeans(kmeans)
+    def __init__(self, name: str, kmeans: str | None = None, layers: list[int] | None = None, checkpoint: str | None = None,
+                 revision: str | None = None, normalize: bool | None = None, k: int | None = None,
+                 vocoder: str | None = None, vocoder_revision: str | None = None, vocoder_layers: list[int] | None = None,
+                 speaker_encoder: str | None = None, speaker_encoder_revision: str | None = None,
+                 unit_vocoder: UnitVocoder | None = None, **kwargs) -> None:
+        if kmeans is not None:
+            self.meta, centroids = load_kmeans(kmeans)
+        elif vocoder is not None and k is not None and layers:
+            folder = snapshot(vocoder, vocoder_revision, ["hyperparams.yaml", "kmeans/*"])
+            centroids = kmeans_from_folder(folder, [int(x) for x in layers], int(k))
+            self.meta = {"model": checkpoint, "revision": revision, "layers": layers, "kmeans_source": vocoder}
+        else:
+            raise ValueError(f"tokenizer {name!r}: give `kmeans` (a folder from `dasb train kmeans`) or `vocoder`, `k` "
+                             "and `layers` (k-means models shipped in a DASB vocoder repository)")
         self.layers = [int(x) for x in (layers or self.meta["layers"])]
         missing = [x for x in self.layers if x not in centroids]
         if missing:
             raise ValueError(f"tokenizer {name!r}: no k-means codebook for layers {missing} in {kmeans} (has {sorted(centroids)})")
         self.centroids = [centroids[x] for x in self.layers]
+        if normalize is None and "normalize" not in self.meta and checkpoint is not None:
+            normalize = checkpoint_normalizes(checkpoint, revision)
         self.normalize = bool(self.meta.get("normalize", False) if normalize is None else normalize)
+        if unit_vocoder is None and vocoder is not None:
+            sizes = {int(cb.shape[0]) for cb in self.centroids}
+            if len(sizes) != 1:
+                raise ValueError(f"tokenizer {name!r}: a unit vocoder needs one codebook size for all layers, got {sorted(sizes)}")
+            unit_vocoder = UnitVocoder.load(vocoder, vocoder_revision, vocoder_layers or self.layers, sizes.pop(),
+                                            speaker_encoder, speaker_encoder_revision)
+        self.vocoder = unit_vocoder
+        self.vocoder_source = vocoder
         if checkpoint is None and kwargs.get("model") is None and kwargs.get("config") is None:
             checkpoint, revision = self.meta["model"], self.meta.get("revision")
         super().__init__(name, checkpoint=checkpoint, revision=revision, **kwargs)
 
     @classmethod
     def missing_weights(cls, checkpoint, revision, params) -> str | None:
-        folder = Path(params.get("kmeans", "")).expanduser()
-        if not (folder / KMEANS_FILE).is_file():
+        vocoder = params.get("vocoder")
+        if vocoder is not None and find_local(vocoder, params.get("vocoder_revision"), probe="hyperparams.yaml") is None:
+            return f"vocoder missing: huggingface-cli download {vocoder} --revision {params.get('vocoder_revision') or 'main'}"
+        folder = Path(params.get("kmeans") or "").expanduser()
+        if params.get("kmeans") is not None and not (folder / KMEANS_FILE).is_file():
             layers = ",".join(str(x) for x in params.get("layers", []))
             return f"dasb train kmeans --model {checkpoint} --layers {layers} --k K --data CORPUS --out {params.get('kmeans')}"
         return super().missing_weights(checkpoint, revision, params)
@@ -71,17 +104,30 @@ class SSLKMeansTokenizer(HFTokenizer):
     def describe(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         stride = int(np.prod(c.conv_stride))
+        voc = self.vocoder
+        if voc is not None and voc.hop != stride:
+            raise ValueError(f"tokenizer {name!r}: the vocoder makes {voc.hop} samples per unit, the SSL model strides {stride}")
         return TokenizerInfo(
             name=name, sample_rate=16000, num_codebooks=len(self.layers),
             codebook_size=tuple(int(cb.shape[0]) for cb in self.centroids), frame_rate=16000 / stride,
-            kind="semantic", causal=False, decodes=False, checkpoint=checkpoint, revision=revision,
-            extras={"layers": self.layers, "kmeans_model": self.meta.get("model"), "kmeans_corpus": self.meta.get("corpus")},
+            kind="semantic", causal=False, decodes=voc is not None, checkpoint=checkpoint, revision=revision,
+            align="envelope",  # a unit vocoder synthesises its own phase
+            decode_inputs=("speaker_prompt",) if voc is not None and voc.multi_speaker else (),
+            extras={"layers": self.layers, "kmeans_model": self.meta.get("model"), "kmeans_corpus": self.meta.get("corpus"),
+                    "vocoder": self.vocoder_source},
         )
 
     def to(self, device: str) -> "SSLKMeansTokenizer":
         super().to(device)
         self.centroids = [cb.to(device) for cb in self.centroids]
+        if self.vocoder is not None:
+            self.vocoder.to(device)
         return self
+
+    def _decode(self, codes, side):
+        if self.vocoder is None:
+            return super()._decode(codes, side)
+        return self.vocoder.decode(codes, self.layers, side.get("speaker_prompt"))
 
     def _encode(self, audio):
         codes = []
@@ -92,6 +138,13 @@ class SSLKMeansTokenizer(HFTokenizer):
 
     def codebook_embeddings(self) -> list[torch.Tensor]:
         return [cb.cpu() for cb in self.centroids]
+
+
+def checkpoint_normalizes(checkpoint: str, revision: str | None) -> bool:
+    """Whether the checkpoint's feature extractor normalises each waveform (``do_normalize``),
+    as SpeechBrain's wrappers, which DASB's k-means were trained through, read it."""
+    path = fetch_files(checkpoint, revision, ["preprocessor_config.json"])[0]
+    return bool(json.loads(Path(path).read_text(encoding="utf-8")).get("do_normalize", False))
 
 
 def hidden_states(model: torch.nn.Module, audio: torch.Tensor, layers: list[int], normalize: bool) -> list[torch.Tensor]:
