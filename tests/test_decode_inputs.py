@@ -115,6 +115,11 @@ def test_runner_supplies_records_and_caches_decode_inputs(tmp_path, prompted_car
     assert summary.exit_code == 1  # the lonely utterance's errors
     info = json.loads((tmp_path / "run" / "tokenizers.json").read_text())[prompted_card]
     assert set(info["decode_inputs"]) == {"transcript", "speaker_prompt"}
+    # The leaderboard says what the decoder was given.
+    from dasb.leaderboard.table import build, load_runs
+
+    table = build(*load_runs([tmp_path / "run"]))
+    assert set(table.set_index("tokenizer").loc[prompted_card, "decoder_inputs"].split(", ")) == {"transcript", "speaker_prompt"}
     # A rerun into a new folder is served from the cache with the same decoded audio.
     Runner(suite, tmp_path / "run2", progress=False, cache_dir=tmp_path / "cache").run()
     again = {(r.benchmark, r.utterance, r.metric): r for r in read_records(tmp_path / "run2")}

@@ -100,6 +100,10 @@ def _table(data: SiteData, columns: list[tuple[str, str]], show_ci: bool, group_
         row = data.row(tok)
         kbps = data.kbps(tok)
         mark = ' <span class="measured" title="measured (tokens/bitrate_bps)">m</span>' if row["kbps_from"] == "measured" else ""
+        if row["decoder_inputs"]:
+            given = f"the decoder is also given: {row['decoder_inputs']} (not counted in the bitrate)"
+            mark += f' <span class="measured" title="{esc(given)}">+</span>'
+
         cells = [
             f'<td class="text band-{band(kbps)}" title="{esc(band(kbps))} bitrate band">'
             f'<a href="{_href(tok_page(tok))}">{esc(tok)}</a></td>',
@@ -210,7 +214,8 @@ def _card(data: SiteData, tok: str) -> str:
         paper_html = esc(paper if paper is not None else "–")
     fields += [("params", json.dumps(card.get("params", {}), sort_keys=True))]
     fields += [(k, meta.get(k)) for k in ("kind", "sample_rate", "num_codebooks", "codebook_sizes", "frame_rate",
-                                           "nominal_bitrate", "variable_rate", "causal", "decodes", "config_hash")]
+                                           "nominal_bitrate", "variable_rate", "causal", "decodes", "decode_inputs",
+                                           "config_hash")]
     row = data.row(tok)
     fields.append(("bitrate shown", f"{_fmt(row['kbps'])} kbps ({row['kbps_from']})" if row["kbps_from"] else None))
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc('–' if v is None else v)}</dd>" for k, v in fields)

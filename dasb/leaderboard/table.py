@@ -15,7 +15,8 @@ from dasb.leaderboard.merge import merge_runs
 from dasb.results.record import GROUND_TRUTH, Record
 
 ARROWS = {True: " ↑", False: " ↓", None: ""}
-META_COLUMNS = ["tokenizer", "kind", "kbps", "kbps_from", "frame_hz", "codebooks"]
+# decoder_inputs: what the decoder was given besides the tokens (transcript, speaker prompt); not in kbps.
+META_COLUMNS = ["tokenizer", "kind", "kbps", "kbps_from", "decoder_inputs", "frame_hz", "codebooks"]
 # An aggregate record of this (benchmark, metric), in bits/s, replaces the nominal bitrate:
 # measured beats declared (variable-rate tokenizers, container overhead).
 MEASURED_BITRATE = ("tokens", "bitrate_bps")
@@ -98,6 +99,7 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
                 "kind": m.get("kind", "original audio" if rec.tokenizer == GROUND_TRUTH else "?"),
                 "kbps": kbps,
                 "kbps_from": "measured" if rec.tokenizer in measured else ("nominal" if kbps is not None else None),
+                "decoder_inputs": ", ".join(m.get("decode_inputs") or {}) or None,
                 "frame_hz": m.get("frame_rate"),
                 "codebooks": m.get("num_codebooks"),
             },
