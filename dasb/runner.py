@@ -320,6 +320,8 @@ class Runner:
             "variable_rate": info.variable_rate,
             "causal": info.causal,
             "decodes": info.decodes,
+            # The commit the weights were loaded from (the card's revision may be a branch such as `main`).
+            "resolved_revision": info.extras.get("resolved_revision"),
             # Not counted in any bitrate: the leaderboard flags tokenizers decoded with these.
             "decode_inputs": {n: POLICY[n] for n in info.decode_inputs},
         }

@@ -16,7 +16,8 @@ from dasb.threads import torch_threads
 
 SAMPLE_RATE = 16000
 ECAPA_SOURCE = "speechbrain/spkrec-ecapa-voxceleb"
-# Commit of the hub repository pinned by other public projects; not verifiable offline here.
+# Commit of the hub repository that about ten public projects pin (revision links, cache snapshot paths),
+# none naming another commit; not checked against the hub from here.
 ECAPA_REVISION = "0f99f2d0ebe89ac095bcc5903c4dd8f72b367286"
 
 

@@ -6,6 +6,11 @@ error that names the hub id and the ways to supply it, instead of waiting for
 network retries. Tests inject a small random-initialised model through
 ``model=`` (or ``config=``), so the real loading path stays the default.
 
+Revisions: a hub source is resolved to one commit before loading (the snapshot
+folder of the Hugging Face cache is named after it) and every file is loaded
+from that commit; the adapter reports it as ``info.extras["resolved_revision"]``.
+A card revision that is not a commit hash (``main``) warns, naming that commit.
+
 Batching: Hugging Face codecs pad with reflection, normalise loudness per input
 or attend over padded frames, so a padded batch does not give the codes an item
 gets alone. The adapters therefore batch items of equal length together and run
@@ -15,8 +20,11 @@ emitted for each item's own length.
 from __future__ import annotations
 
 import os
+import re
 import socket
+import warnings
 from abc import abstractmethod
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -26,6 +34,7 @@ import torch
 from dasb.tokenizers.base import AudioTokenizer, Tokens, TokenizerInfo
 
 WEIGHTS_ENV = "DASB_WEIGHTS"
+COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class WeightsUnavailable(RuntimeError):
@@ -55,9 +64,26 @@ def _offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+def is_commit(revision: str | None) -> bool:
+    """Whether ``revision`` is a full commit hash (a branch or tag name can move)."""
+    return revision is not None and COMMIT.fullmatch(revision) is not None
+
+
+def snapshot_commit(path: str) -> str | None:
+    """The commit of a file in the Hugging Face cache: the folder after ``snapshots`` in its path."""
+    parts = Path(path).parts
+    for i, part in enumerate(parts[:-1]):
+        if part == "snapshots" and COMMIT.fullmatch(parts[i + 1]):
+            return parts[i + 1]
+    return None
+
+
 def find_local(checkpoint: str, revision: str | None, probe: str = "config.json") -> tuple[str, dict[str, Any]] | None:
     """A local source of ``checkpoint`` without touching the network: an existing folder,
-    ``$DASB_WEIGHTS/<hub id>``, or the Hugging Face cache (loaded with ``local_files_only``)."""
+    ``$DASB_WEIGHTS/<hub id>``, or the Hugging Face cache (loaded with ``local_files_only``).
+
+    From the cache, ``revision`` is replaced by the commit of the snapshot holding ``probe``,
+    so that a branch name cannot resolve to another commit for the next file."""
     local = Path(checkpoint).expanduser()
     if local.is_dir():
         return str(local), {}
@@ -66,8 +92,10 @@ def find_local(checkpoint: str, revision: str | None, probe: str = "config.json"
         return str(Path(root) / checkpoint), {}
     from huggingface_hub import try_to_load_from_cache
 
-    if isinstance(try_to_load_from_cache(checkpoint, probe, revision=revision), str):
-        return checkpoint, {"revision": revision, "local_files_only": True}
+    # A pinned commit that is not in the cache gives None here, even when another commit is cached.
+    cached = try_to_load_from_cache(checkpoint, probe, revision=revision)
+    if isinstance(cached, str):
+        return checkpoint, {"revision": snapshot_commit(cached) or revision, "local_files_only": True}
     return None
 
 
@@ -84,13 +112,20 @@ def locate(checkpoint: str, revision: str | None, probe: str = "config.json") ->
 
     A local source (:func:`find_local`) first; the hub only when it is reachable
     and ``HF_HUB_OFFLINE`` is unset. Raises :class:`WeightsUnavailable` otherwise,
-    within a few seconds.
+    within a few seconds. Except for a folder, the kwargs' ``revision`` is a commit:
+    from the hub, the one ``probe`` downloads from (see :func:`loaded_revision`).
     """
     found = find_local(checkpoint, revision, probe)
     if found is not None:
         return found
     if not _offline() and _hub_reachable():
-        return checkpoint, {"revision": revision}
+        if is_commit(revision):
+            return checkpoint, {"revision": revision}
+        from huggingface_hub import hf_hub_download
+
+        # Resolve the branch once, so every file comes from the same commit.
+        path = hf_hub_download(checkpoint, probe, revision=revision)
+        return checkpoint, {"revision": snapshot_commit(path) or revision}
     why = "HF_HUB_OFFLINE is set" if _offline() else "the hub is unreachable"
     raise WeightsUnavailable(
         f"weights for {checkpoint!r} (revision {revision or 'main'}) are not available: not a local folder, "
@@ -99,24 +134,47 @@ def locate(checkpoint: str, revision: str | None, probe: str = "config.json") ->
     )
 
 
-def load_model(cls_name: str, checkpoint: str, revision: str | None) -> torch.nn.Module:
-    """``transformers.<cls_name>.from_pretrained`` after :func:`locate`."""
+def loaded_revision(checkpoint: str, revision: str | None, where: str, kwargs: dict[str, Any]) -> str | None:
+    """What an answer of :func:`locate` loads: its commit, or ``"local folder <path>"``
+    (None when the commit is unknown). Warns when the card's ``revision`` is not a commit."""
+    if Path(where).is_dir():
+        return f"local folder {where}"
+    got = kwargs.get("revision")
+    got = got if is_commit(got) else None
+    if not is_commit(revision):
+        warnings.warn(f"{checkpoint}: revision {revision or 'main'!r} is not pinned to a commit; it resolved to "
+                      f"{got or 'an unknown commit'}. Pin it in the card: `revision: {got or '<40-hex commit>'}`.",
+                      stacklevel=3)
+    return got
+
+
+def load_pretrained(cls_name: str, checkpoint: str, revision: str | None) -> tuple[torch.nn.Module, str | None]:
+    """``transformers.<cls_name>.from_pretrained`` after :func:`locate`, and the :func:`loaded_revision`."""
     transformers = require("transformers", "neural")
     where, kwargs = locate(checkpoint, revision)
-    return getattr(transformers, cls_name).from_pretrained(where, **kwargs)
+    model = getattr(transformers, cls_name).from_pretrained(where, **kwargs)
+    return model, loaded_revision(checkpoint, revision, where, kwargs)
 
 
-def fetch_files(checkpoint: str, revision: str | None, filenames: list[str]) -> list[str]:
-    """Local paths of ``filenames`` of a hub repo or folder (for codecs that are not ``transformers`` models).
+def load_model(cls_name: str, checkpoint: str, revision: str | None) -> torch.nn.Module:
+    """The model of :func:`load_pretrained`."""
+    return load_pretrained(cls_name, checkpoint, revision)[0]
+
+
+def fetch_files(checkpoint: str, revision: str | None, filenames: list[str]) -> tuple[list[str], str | None]:
+    """Local paths of ``filenames`` of a hub repo or folder (for codecs that are not ``transformers`` models),
+    and the :func:`loaded_revision`.
 
     Same order and same fast failure as :func:`locate`; downloads only when the hub is reachable.
     """
     where, kwargs = locate(checkpoint, revision, probe=filenames[0])
     if Path(where).is_dir():
-        return [str(Path(where) / f) for f in filenames]
-    from huggingface_hub import hf_hub_download
+        paths = [str(Path(where) / f) for f in filenames]
+    else:
+        from huggingface_hub import hf_hub_download
 
-    return [hf_hub_download(checkpoint, f, **kwargs) for f in filenames]
+        paths = [hf_hub_download(checkpoint, f, **kwargs) for f in filenames]
+    return paths, loaded_revision(checkpoint, revision, where, kwargs)
 
 
 def length_groups(lengths: torch.Tensor) -> dict[int, list[int]]:
@@ -136,7 +194,8 @@ class HFTokenizer(AudioTokenizer):
     on same-length batches. Pass ``model=`` (a ready model) or ``config=`` (a
     config, random init) to bypass loading; otherwise ``checkpoint`` is required.
     ``requires`` is the module that must be importable, ``extra`` the dasb
-    extra that installs it.
+    extra that installs it. A loading ``_load`` sets ``self.resolved_revision``
+    (see :func:`loaded_revision`); it is added to ``info.extras``.
     """
 
     model_class: str = ""
@@ -152,6 +211,7 @@ class HFTokenizer(AudioTokenizer):
         config: Any = None,
         half: bool = False,
     ) -> None:
+        self.resolved_revision: str | None = None
         if model is None:
             if config is not None:
                 model = self._from_config(config)
@@ -163,6 +223,8 @@ class HFTokenizer(AudioTokenizer):
         self.half = half
         self.device = "cpu"
         self.info = self.describe(name, checkpoint, revision)
+        if self.resolved_revision is not None:
+            self.info = replace(self.info, extras={**self.info.extras, "resolved_revision": self.resolved_revision})
 
     @classmethod
     def missing_weights(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> str | None:
@@ -179,7 +241,8 @@ class HFTokenizer(AudioTokenizer):
 
     def _load(self, checkpoint: str, revision: str | None) -> torch.nn.Module:
         """The released model: ``from_pretrained`` after :func:`locate`."""
-        return load_model(self.model_class, checkpoint, revision)
+        model, self.resolved_revision = load_pretrained(self.model_class, checkpoint, revision)
+        return model
 
     @abstractmethod
     def describe(self, name: str, checkpoint: str | None, revision: str | None) -> TokenizerInfo:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from dasb.tokenizers.base import TokenizerInfo
-from dasb.tokenizers.hf_base import HFTokenizer, locate, require
+from dasb.tokenizers.hf_base import HFTokenizer, is_commit, locate, require
 
 
 def euclidean_codebooks(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -206,14 +206,15 @@ class Xcodec2Tokenizer(HFTokenizer):
     extractor_class = "Xcodec2FeatureExtractor"
 
     def __init__(self, name: str, checkpoint: str | None = None, revision: str | None = None, **kwargs) -> None:
-        transformers = require("transformers", self.extra)
-        cls = getattr(transformers, self.extractor_class)
+        super().__init__(name, checkpoint=checkpoint, revision=revision, **kwargs)
+        cls = getattr(require("transformers", self.extra), self.extractor_class)
         if checkpoint is not None and kwargs.get("model") is None and kwargs.get("config") is None:
-            where, kw = locate(checkpoint, revision, probe="preprocessor_config.json")
+            # The model's commit, so that the extractor comes from the same snapshot as the weights.
+            rev = self.resolved_revision if is_commit(self.resolved_revision) else revision
+            where, kw = locate(checkpoint, rev, probe="preprocessor_config.json")
             self.extractor = cls.from_pretrained(where, **kw)
         else:
             self.extractor = cls()
-        super().__init__(name, checkpoint=checkpoint, revision=revision, **kwargs)
 
     def describe(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config

@@ -38,7 +38,7 @@ class SnacTokenizer(HFTokenizer):
         return require("snac", self.extra).SNAC(**config)
 
     def _load(self, checkpoint: str, revision: str | None) -> torch.nn.Module:
-        cfg, weights = fetch_files(checkpoint, revision, ["config.json", "pytorch_model.bin"])
+        (cfg, weights), self.resolved_revision = fetch_files(checkpoint, revision, ["config.json", "pytorch_model.bin"])
         model = self._from_config(json.loads(Path(cfg).read_text(encoding="utf-8")))
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return model
@@ -111,7 +111,7 @@ class SpeechTokenizerTokenizer(HFTokenizer):
         return model
 
     def _load(self, checkpoint: str, revision: str | None) -> torch.nn.Module:
-        cfg, weights = fetch_files(checkpoint, revision, self.files)
+        (cfg, weights), self.resolved_revision = fetch_files(checkpoint, revision, self.files)
         model = self._from_config(json.loads(Path(cfg).read_text(encoding="utf-8")))
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return model
@@ -197,6 +197,7 @@ class S3Tokenizer(HFTokenizer):
             raise WeightsUnavailable(
                 f"{self.model_name}.onnx not found in {folder}: download it from the URL in s3tokenizer._MODELS "
                 f"(ModelScope) into that folder, or set the card's checkpoint to the folder holding it")
+        self.resolved_revision = f"local folder {folder}"
         return require("s3tokenizer", self.extra).load_model(self.model_name, download_root=str(folder))
 
     def describe(self, name, checkpoint, revision) -> TokenizerInfo:
