@@ -74,6 +74,7 @@ def test_released_layout_loads_through_speechbrain_and_decodes(tmp_path, monkeyp
     folder, km = _released_folder(tmp_path, model)
     tok = SSLKMeansTokenizer("hubert-k16-voc", vocoder=str(folder), k=K, layers=LAYERS, model=model)
     assert tok.info.decodes and tok.info.decode_inputs == () and tok.info.align == "envelope"
+    assert tok.info.extras["vocoder_resolved_revision"] == f"local folder {folder}"
     assert tok.info.codebook_sizes == (K, K) and tok.info.frame_rate == 50
     assert torch.allclose(tok.codebook_embeddings()[1], torch.from_numpy(km.cluster_centers_).float())
     report = check_tokenizer(tok)

@@ -64,7 +64,7 @@ class SSLKMeansTokenizer(HFTokenizer):
         if kmeans is not None:
             self.meta, centroids = load_kmeans(kmeans)
         elif vocoder is not None and k is not None and layers:
-            folder = snapshot(vocoder, vocoder_revision, ["hyperparams.yaml", "kmeans/*"])
+            folder, _ = snapshot(vocoder, vocoder_revision, ["hyperparams.yaml", "kmeans/*"])
             centroids = kmeans_from_folder(folder, [int(x) for x in layers], int(k))
             self.meta = {"model": checkpoint, "revision": revision, "layers": layers, "kmeans_source": vocoder}
         else:
@@ -114,7 +114,7 @@ class SSLKMeansTokenizer(HFTokenizer):
             align="envelope",  # a unit vocoder synthesises its own phase
             decode_inputs=("speaker_prompt",) if voc is not None and voc.multi_speaker else (),
             extras={"layers": self.layers, "kmeans_model": self.meta.get("model"), "kmeans_corpus": self.meta.get("corpus"),
-                    "vocoder": self.vocoder_source},
+                    "vocoder": self.vocoder_source, "vocoder_resolved_revision": voc.resolved_revision if voc else None},
         )
 
     def to(self, device: str) -> "SSLKMeansTokenizer":
@@ -143,7 +143,7 @@ class SSLKMeansTokenizer(HFTokenizer):
 def checkpoint_normalizes(checkpoint: str, revision: str | None) -> bool:
     """Whether the checkpoint's feature extractor normalises each waveform (``do_normalize``),
     as SpeechBrain's wrappers, which DASB's k-means were trained through, read it."""
-    path = fetch_files(checkpoint, revision, ["preprocessor_config.json"])[0]
+    path = fetch_files(checkpoint, revision, ["preprocessor_config.json"])[0][0]
     return bool(json.loads(Path(path).read_text(encoding="utf-8")).get("do_normalize", False))
 
 
@@ -193,15 +193,17 @@ def train_from_corpus(checkpoint: str, revision: str | None, layers: list[int], 
     """``dasb train kmeans``: load the SSL model, read ``data`` (any corpus dasb reads) at 16 kHz, fit, save."""
     from dasb.audio import load_audio, resample, to_channels
     from dasb.data.corpus import load_corpus
-    from dasb.tokenizers.hf_base import load_model
+    from dasb.tokenizers.hf_base import load_pretrained
 
-    model = load_model("AutoModel", checkpoint, revision)
+    model, loaded = load_pretrained("AutoModel", checkpoint, revision)
     corpus = load_corpus(data)
     utts = corpus.utterances[:max_utterances] if max_utterances else corpus.utterances
     waves = []
     for u in utts:
         wav, sr = load_audio(u.audio)
         waves.append(to_channels(resample(wav, sr, 16000), 1))
-    meta = {"model": checkpoint, "revision": revision, "corpus": corpus.name, "corpus_hash": corpus.hash,
+    # The commit actually loaded, so a card built on these codebooks pins the model they were trained on.
+    pinned = loaded if loaded and not loaded.startswith("local folder") else revision
+    meta = {"model": checkpoint, "revision": pinned, "corpus": corpus.name, "corpus_hash": corpus.hash,
             "utterances": len(utts)}
     return train_kmeans(model, waves, layers, k, out, meta, seed=seed, normalize=normalize)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dasb.tokenizers.hf_base import locate, require
+from dasb.tokenizers.hf_base import loaded_revision, locate, require
 
 VOCODER_FILES = ("hyperparams.yaml", "generator.ckpt")
 
@@ -33,14 +33,16 @@ def _savedir(source: str) -> str:
     return str(root / source.replace("/", "--"))
 
 
-def snapshot(source: str, revision: str | None, patterns: list[str]) -> Path:
-    """Local folder holding ``patterns`` of hub repo or folder ``source`` (same fast failure as :func:`locate`)."""
+def snapshot(source: str, revision: str | None, patterns: list[str]) -> tuple[Path, str | None]:
+    """Local folder holding ``patterns`` of hub repo or folder ``source`` (same fast failure as
+    :func:`locate`), and the commit or folder it is (:func:`loaded_revision`)."""
     where, kwargs = locate(source, revision, probe=patterns[0])
+    loaded = loaded_revision(source, revision, where, kwargs)
     if Path(where).is_dir():
-        return Path(where)
+        return Path(where), loaded
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(source, allow_patterns=patterns, **kwargs))
+    return Path(snapshot_download(source, allow_patterns=patterns, **kwargs)), loaded
 
 
 def kmeans_from_folder(folder: Path, layers: list[int], k: int) -> dict[int, torch.Tensor]:
@@ -63,8 +65,10 @@ class UnitVocoder:
     at 16 kHz) is required when the generator is multi-speaker.
     """
 
-    def __init__(self, generator: torch.nn.Module, layers: list[int], k: int, speaker_encoder: Any = None) -> None:
+    def __init__(self, generator: torch.nn.Module, layers: list[int], k: int, speaker_encoder: Any = None,
+                 resolved_revision: str | None = None) -> None:
         self.generator = generator.eval()
+        self.resolved_revision = resolved_revision  # what was loaded (commit or folder), for the records
         self.layers = [int(x) for x in layers]
         self.k = int(k)
         self.multi_speaker = bool(getattr(generator, "multi_speaker", False))
@@ -81,16 +85,16 @@ class UnitVocoder:
         require("speechbrain", "speechbrain")
         from speechbrain.inference.vocoders import UnitHIFIGAN
 
-        folder = snapshot(source, revision, list(VOCODER_FILES))
+        folder, loaded = snapshot(source, revision, list(VOCODER_FILES))
         generator = UnitHIFIGAN.from_hparams(source=str(folder), savedir=_savedir(source)).hparams.generator
         generator.remove_weight_norm()  # as SpeechBrain does before inference
         encoder = None
         if speaker_source is not None:
             from speechbrain.inference.encoders import MelSpectrogramEncoder
 
-            spk_folder = snapshot(speaker_source, speaker_revision, ["hyperparams.yaml"])
+            spk_folder, _ = snapshot(speaker_source, speaker_revision, ["hyperparams.yaml"])
             encoder = MelSpectrogramEncoder.from_hparams(source=str(spk_folder), savedir=_savedir(speaker_source))
-        return cls(generator, layers, k, encoder)
+        return cls(generator, layers, k, encoder, loaded)
 
     def speaker_embeddings(self, prompts: list[np.ndarray], device: str) -> torch.Tensor:
         """``[b, D]`` embeddings of mono 16 kHz prompts ``[1, N]``."""
