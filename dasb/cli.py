@@ -92,6 +92,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         suite.dataset = args.data
     if args.batch_size:
         suite.batch_size = args.batch_size
+    if args.half:
+        suite.half = True
     out = Path(args.out or Path("runs") / suite.name)
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     if args.executor == "ray":
@@ -220,6 +222,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="run directory (default: runs/SUITE); rerunning resumes")
     s.add_argument("--overwrite", default="never", choices=["never", "errors", "always"])
     s.add_argument("--batch-size", type=int)
+    s.add_argument("--half", action="store_true",
+                   help="float16 inference for neural adapters (meant for --device cuda); results are keyed apart")
     s.add_argument("--cache-dir", help="token cache folder (default: $DASB_CACHE_DIR or ~/.cache/dasb)")
     s.add_argument("--no-cache", action="store_true", help="encode and decode without the token cache")
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1,

@@ -202,6 +202,8 @@ class Runner:
     def _run_tokenizer(self, name: str, corpus: Corpus) -> None:
         try:
             card = get_card(name)
+            if self.suite.half:
+                card = card.in_half_precision()
         except Exception as err:
             card = Card(name=name, adapter="?")
             for bench in self.benchmarks.values():
@@ -320,6 +322,7 @@ class Runner:
             "variable_rate": info.variable_rate,
             "causal": info.causal,
             "decodes": info.decodes,
+            "precision": "float16" if card.params.get("half") else "float32",
             # The commit the weights were loaded from (the card's revision may be a branch such as `main`).
             "resolved_revision": info.extras.get("resolved_revision"),
             # Not counted in any bitrate: the leaderboard flags tokenizers decoded with these.

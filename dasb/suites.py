@@ -7,6 +7,7 @@
     tokenizers: [pcm16, mulaw8-8k]
     benchmarks:
       reconstruction: {}
+    half: false        # optional: float16 inference for neural adapters (for CUDA)
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Suite:
     benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
     batch_size: int = 8
     max_batch_seconds: float | None = None  # padded audio per batch; bounds memory on long files
+    half: bool = False  # float16 inference for adapters that support it (results keyed apart from float32)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +42,7 @@ class Suite:
             "benchmarks": self.benchmarks,
             "batch_size": self.batch_size,
             "max_batch_seconds": self.max_batch_seconds,
+            "half": self.half,
         }
 
 
@@ -67,6 +70,7 @@ def load_suite(spec: str) -> Suite:
             benchmarks={k: dict(v or {}) for k, v in benchmarks.items()},
             batch_size=int(data.get("batch_size", 8)),
             max_batch_seconds=data.get("max_batch_seconds"),
+            half=bool(data.get("half", False)),
         )
     except (KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"{path}: invalid suite ({type(err).__name__}: {err})") from err

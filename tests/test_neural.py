@@ -425,3 +425,33 @@ def test_cli_list_and_doctor_show_neural_cards(monkeypatch, capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "huggingface-cli download kyutai/mimi" in out and "benchmarks:" in out
+
+
+@pytest.mark.parametrize("family", ["encodec", "dac"])
+def test_half_precision_runs_the_model_in_float16(family):
+    """fp16 is meant for CUDA; on CPU it still exercises the same code path (casts in, int64 / float32 out)."""
+    def build(half):
+        torch.manual_seed(0)
+        if family == "encodec":
+            tok = H.EncodecTokenizer("e", bandwidth=6.0, config=T.EncodecConfig(**_ENCODEC), half=half)
+        else:
+            tok = H.DacTokenizer("d", config=T.DacConfig(**{k: v for k, v in _dac().items() if k != "model_type"}), half=half)
+        randomise_codebooks(tok.model)
+        return tok
+
+    full = build(False)
+    with pytest.warns(UserWarning, match="half precision on cpu is slow"):
+        half = build(True).to("cpu")
+    assert next(half.model.parameters()).dtype == torch.float16
+    check_tokenizer(half)
+    x, n = _clip(full)
+    agree = (half.encode(x, n).codes == full.encode(x, n).codes).float().mean().item()
+    assert agree > 0.5, f"fp16 codes agree with fp32 on only {agree:.2f} of entries"
+
+
+def test_half_precision_gets_its_own_card_hash():
+    cards = load_cards()
+    enc, pcm = cards["encodec-24khz-6kbps"], cards["pcm16"]
+    assert enc.in_half_precision().params["half"] is True
+    assert enc.in_half_precision().config_hash != enc.config_hash
+    assert pcm.in_half_precision() is pcm  # no float16 mode: runs (and is keyed) as float32

@@ -124,3 +124,10 @@ def test_sigkill_then_rerun_gives_every_record_exactly_once(tmp_path):
     assert all(count == 1 for count in keys.values())
     assert len(keys) == len(tokenizers) * 7 * len(METRICS)
     assert all(r["status"] == "ok" for r in lines)
+
+
+def test_half_suite_runs_adapters_without_float16_as_float32(tmp_path):
+    suite = Suite("t", "mini", ["pcm8"], {"reconstruction": {"max_utterances": 1}}, half=True)
+    Runner(suite, tmp_path / "run", progress=False).run()
+    info = json.loads((tmp_path / "run" / "tokenizers.json").read_text())["pcm8"]
+    assert info["precision"] == "float32" and "half" not in info["card"]["params"]

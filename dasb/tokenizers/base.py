@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import torch
 
@@ -127,6 +127,8 @@ class AudioTokenizer(ABC):
     """
 
     info: TokenizerInfo
+    # True for adapters whose constructor takes ``half=True`` (float16 weights and activations).
+    supports_half: ClassVar[bool] = False
 
     @abstractmethod
     def encode(self, audio: torch.Tensor, lengths: torch.Tensor) -> Tokens:

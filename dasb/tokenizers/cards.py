@@ -19,7 +19,7 @@ Extra card folders come from the ``DASB_CARDS`` environment variable
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,13 @@ class Card:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def in_half_precision(self) -> "Card":
+        """This card run in float16 when its adapter supports it (``half: true`` in ``params``, so a
+        config hash of its own: fp16 gives other tokens); otherwise the card itself, run in float32."""
+        if self.status != "available" or not getattr(ADAPTERS.get(self.adapter), "supports_half", False):
+            return self
+        return replace(self, params={**self.params, "half": True})
 
     def build(self, device: str = "cpu") -> AudioTokenizer:
         """Instantiate the adapter with this card's parameters."""

@@ -199,6 +199,7 @@ class HFTokenizer(AudioTokenizer):
     """
 
     model_class: str = ""
+    supports_half = True
     requires = "transformers"
     extra = "neural"
 
@@ -260,10 +261,14 @@ class HFTokenizer(AudioTokenizer):
 
     @property
     def dtype(self) -> torch.dtype:
-        return torch.float16 if self.half and self.device.startswith("cuda") else torch.float32
+        """float16 when built with ``half=True`` (weights and inputs; codes and audio come back as int64 / float32)."""
+        return torch.float16 if self.half else torch.float32
 
     def to(self, device: str) -> "HFTokenizer":
         self.device = str(device)
+        if self.half and not self.device.startswith("cuda"):
+            warnings.warn(f"tokenizer {self.info.name!r}: half precision on {self.device} is slow and only useful for "
+                          "testing; it is meant for CUDA devices")
         self.model.to(device=device, dtype=self.dtype)
         return self
 
