@@ -137,7 +137,7 @@ UNPINNED = {
     "wavtokenizer-large-40",  # no pinned commit found in public code
     "xcodec-hubert-ls-0.5kbps", "xcodec-hubert-ls-2kbps", "xcodec-hubert-ls-4kbps",  # none found
     "neucodec",  # the commits found predate the transformers-format files
-    "dasb-wavlm-large-k1000", "dasb-hubert-large-k1000", "dasb-wav2vec2-large-k1000",  # ssl_kmeans.yaml: none found
+    "dasb-hubert-large-k1000", "dasb-wav2vec2-large-k1000",  # ssl_kmeans.yaml: none found
 }
 
 
