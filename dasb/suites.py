@@ -17,9 +17,10 @@ from typing import Any
 
 import yaml
 
+from dasb.paths import data_folder
 from dasb.registry import RegistryError, unknown_name_message
 
-BUILTIN_SUITES = Path(__file__).resolve().parents[1] / "benchmarks"
+BUILTIN_SUITES = data_folder("benchmarks")
 
 
 @dataclass

@@ -26,10 +26,11 @@ from typing import Any
 import yaml
 
 from dasb.hashing import hash_config
+from dasb.paths import data_folder
 from dasb.registry import ADAPTERS, RegistryError, unknown_name_message
 from dasb.tokenizers.base import AudioTokenizer
 
-BUILTIN_CARDS = Path(__file__).resolve().parents[2] / "tokenizers"
+BUILTIN_CARDS = data_folder("tokenizers")
 CARD_FIELDS = ("name", "adapter", "params", "checkpoint", "revision", "license", "paper", "description", "status", "reason", "published")
 
 
