@@ -117,6 +117,7 @@ for _name, _cls in (("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokeni
 BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruction")
 BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
 BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")
+BENCHMARKS.register("mos", "dasb.benchmarks.mos:MOS")
 BENCHMARKS.register("probes", "dasb.benchmarks.probes:Probes")
 BENCHMARKS.register("tokens", "dasb.benchmarks.tokens:TokenStatistics")
 BENCHMARKS.register("lm", "dasb.benchmarks.lm:TokenLM")

@@ -30,6 +30,7 @@ HEADLINES = {
     "lm": "ngram_bps",
     "asr": "dwer",
     "speaker": "similarity",
+    "mos": "dnsmos_ovrl",
     "probes": "asr_wer",
     "robustness": "ued_mean",
     "efficiency": "encode_rtf",

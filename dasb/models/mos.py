@@ -1,0 +1,71 @@
+"""Non-intrusive quality predictors: DNSMOS (Microsoft's ONNX models, shipped in the ``speechmos`` wheel).
+
+DNSMOS P.835 predicts signal (SIG), background (BAK) and overall (OVRL) MOS,
+and DNSMOS P.808 an overall MOS, from 16 kHz audio alone; clips shorter than
+9.01 s are tiled to that length and longer ones scored in 1 s hops (as
+Microsoft's reference script does, which ``speechmos`` packages).
+"""
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dasb.metrics.base import SILENCE_PEAK
+
+SAMPLE_RATE = 16000
+# Predictions live on the 1-5 opinion scale; the fitted polynomials can leave it slightly,
+# so only values far outside (a broken input or model) are treated as failures.
+PLAUSIBLE = (0.0, 6.0)
+
+
+class DNSMOS:
+    """DNSMOS P.835 + P.808 on mono float32 audio at 16 kHz."""
+
+    outputs = {"ovrl": "ovrl_mos", "sig": "sig_mos", "bak": "bak_mos", "p808": "p808_mos"}
+
+    def __init__(self, personalized: bool = False) -> None:
+        try:
+            from speechmos import dnsmos
+        except ImportError as err:
+            raise ImportError("DNSMOS needs speechmos, onnxruntime and librosa: pip install 'dasb[mos]'") from err
+        folder = Path(dnsmos.__file__).parent
+        primary = folder / ("pdnsmos_models" if personalized else "dnsmos_models") / "sig_bak_ovr.onnx"
+        self.personalized = personalized
+        self._model = dnsmos.DNSMOS(str(primary), str(folder / "dnsmos_models" / "model_v8.onnx"))
+
+    @staticmethod
+    def describe(personalized: bool) -> dict[str, Any]:
+        """What changes the predictions (model variant, package versions), without loading anything."""
+        return {"predictor": "dnsmos", "personalized": personalized,
+                **{pkg: _installed(pkg) for pkg in ("speechmos", "onnxruntime", "librosa")}}
+
+    def predict(self, wave: np.ndarray) -> tuple[dict[str, float], str | None]:
+        """Scores of one waveform, and a note when samples had to be clipped to [-1, 1].
+
+        Decoders may overshoot full scale; the audio is clipped as a playback
+        device would (DNSMOS refuses samples outside [-1, 1]) and the note says
+        how many samples were. Silent audio is an error, not a score.
+        """
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1 or wave.size == 0 or np.max(np.abs(wave)) < SILENCE_PEAK:
+            raise ValueError(f"DNSMOS needs non-silent mono audio (peak at least {SILENCE_PEAK})")
+        if not np.all(np.isfinite(wave)):
+            raise ValueError("audio has NaN or infinite samples")
+        over = int(np.sum(np.abs(wave) > 1.0))
+        note = f"{over} samples beyond full scale (peak {np.max(np.abs(wave)):.3f}) clipped to [-1, 1]" if over else None
+        raw = self._model(np.clip(wave, -1.0, 1.0), SAMPLE_RATE, self.personalized)
+        scores = {name: float(raw[key]) for name, key in self.outputs.items()}
+        bad = {k: v for k, v in scores.items() if not (np.isfinite(v) and PLAUSIBLE[0] <= v <= PLAUSIBLE[1])}
+        if bad:
+            raise ValueError(f"DNSMOS returned implausible values {bad}")
+        return scores, note
+
+
+def _installed(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
