@@ -52,7 +52,7 @@ def _w2vbert():
 _X2 = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
            head_dim=16, encoder_hidden_size=8, quantization_dim=64, semantic_model_config=_w2vbert())
 _ENCODEC = dict(num_filters=8, hidden_size=32, num_lstm_layers=1, codebook_dim=32)
-_ENCODEC48 = dict(sampling_rate=48000, audio_channels=2, normalize=True, chunk_length_s=1.0, overlap=0.01,
+_ENCODEC48 = dict(sampling_rate=48000, audio_channels=2, normalize=True, norm_type="time_group_norm", chunk_length_s=1.0, overlap=0.01,
                   target_bandwidths=[3.0, 6.0, 12.0, 24.0], use_causal_conv=False)
 _MIMI = dict(hidden_size=32, num_filters=8, codebook_dim=16, vector_quantization_hidden_dimension=16, upsample_groups=32,
              num_hidden_layers=1, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2)
@@ -361,7 +361,7 @@ def test_cli_train_kmeans_then_encode(tmp_path, monkeypatch, capsys):
 # The released configs of the package codecs (their config.json / package defaults).
 _ST_RELEASE = dict(_ST, n_filters=64, dimension=1024, semantic_dimension=768, lstm_layers=2)
 _SNAC_RELEASE = {
-    "snac-24khz": dict(_SNAC24, encoder_dim=48, decoder_dim=1024),
+    "snac-24khz": dict(_SNAC24, encoder_dim=48, decoder_dim=1024, attn_window_size=None),  # 19.8 M params: no local attention
     "snac-32khz": dict(sampling_rate=32000, encoder_dim=64, encoder_rates=[2, 3, 8, 8], decoder_dim=1536,
                        decoder_rates=[8, 8, 3, 2], attn_window_size=32, vq_strides=[8, 4, 2, 1]),
     "snac-44khz": dict(sampling_rate=44100, encoder_dim=64, encoder_rates=[2, 3, 8, 8], decoder_dim=1536,
