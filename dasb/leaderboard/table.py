@@ -56,7 +56,9 @@ def overview(table: pd.DataFrame) -> pd.DataFrame:
         # Column names end in the metric (no direction) or in its arrow (see column_name).
         directions = {m: (None if c.endswith(m) else c.endswith("↑")) for m, c in cols.items()}
         chosen.append(cols[headline(bench, directions)])
-    return table[META_COLUMNS + chosen]
+    # Decoder inputs are rare: the column is shown only when some tokenizer had any.
+    meta = [c for c in META_COLUMNS if c != "decoder_inputs" or table[c].notna().any()]
+    return table[meta + chosen]
 
 
 def load_runs(run_dirs: list[str | Path]) -> tuple[list[Record], dict[str, dict]]:
