@@ -273,3 +273,13 @@ def test_site_in_headless_chromium(site: Path, tmp_path: Path) -> None:
         assert b.script_errors() == []
         # no request to any host (data: URLs are the media controls' own icons)
         assert [u for u in b.requests() if not u.startswith(("file://", "data:"))] == []
+
+
+def test_ground_truth_row_is_no_contender_for_best_in_band(tmp_path: Path) -> None:
+    from dasb.leaderboard.site import site_data
+    from dasb.results.record import GROUND_TRUTH
+
+    best_ever = _rec(GROUND_TRUTH, "pesq_wb", 4.9, n=12)  # original audio: no bitrate, no band
+    data = site_data(merge_runs([_run_dir(tmp_path / "run", _records() + [best_ever])]))
+    assert (GROUND_TRUTH, "reconstruction", "pesq_wb") not in data.best
+    assert ("beta", "reconstruction", "pesq_wb") in data.best

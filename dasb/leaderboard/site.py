@@ -119,17 +119,16 @@ def site_data(merged: Merged) -> SiteData:
     # reconstruction first (the quality axis of most plots), then alphabetical
     metrics = {b: dict(sorted(m.items())) for b, m in sorted(metrics.items(), key=lambda bm: (bm[0] != "reconstruction", bm[0]))}
     data = SiteData(merged, table, cells, metrics, {b: headline(b, m) for b, m in metrics.items()})
-    bands = {t: band(data.kbps(t)) for t in data.tokenizers}
+    # Rows without a bitrate (the ground-truth row of original audio) are no contenders.
+    bands = {t: b for t in data.tokenizers if (b := band(data.kbps(t))) != "unknown"}
     for bench, ms in metrics.items():
         for metric, higher in ms.items():
             if higher is None:
                 continue
             best: dict[str, float] = {}
-            for t in data.tokenizers:
+            for t in bands:
                 v = data.value(t, bench, metric)
                 if v is not None and (bands[t] not in best or _better(v, best[bands[t]], higher)):
                     best[bands[t]] = v
-            data.best.update(
-                (t, bench, metric) for t in data.tokenizers if data.value(t, bench, metric) == best.get(bands[t])
-            )
+            data.best.update((t, bench, metric) for t in bands if data.value(t, bench, metric) == best.get(bands[t]))
     return data
