@@ -62,3 +62,13 @@ def test_benchmark_rows_and_ground_truth(tmp_path):
         assert agg[("pcm16", m)].value == pytest.approx(agg[("ground-truth", m)].value, abs=1e-4)
         assert agg[("pcm16", m)].n == 2
     assert agg[("pcm4", "dnsmos_ovrl")].value < agg[("pcm16", "dnsmos_ovrl")].value - 0.3
+
+
+def test_doctor_reports_a_missing_predictor_package(monkeypatch):
+    import sys
+
+    from dasb.doctor import check_benchmarks
+
+    monkeypatch.setitem(sys.modules, "speechmos", None)  # as if the mos extra were not installed
+    status = check_benchmarks()
+    assert "dasb[mos]" in status["mos"] and status["reconstruction"] is None
