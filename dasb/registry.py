@@ -118,6 +118,7 @@ BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruc
 BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
 BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")
 BENCHMARKS.register("mos", "dasb.benchmarks.mos:MOS")
+BENCHMARKS.register("levels", "dasb.benchmarks.levels:Levels")
 BENCHMARKS.register("probes", "dasb.benchmarks.probes:Probes")
 BENCHMARKS.register("tokens", "dasb.benchmarks.tokens:TokenStatistics")
 BENCHMARKS.register("lm", "dasb.benchmarks.lm:TokenLM")

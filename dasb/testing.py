@@ -124,6 +124,13 @@ def check_tokenizer(
             got = int(out_len[i])
             _check(abs(got - w.shape[-1]) <= spf + 1, name, f"item {i}: decoded {got} samples for {w.shape[-1]} input samples (more than one frame = {spf:.1f} samples apart)")
         report["decoded_samples"] = out_len.tolist()
+        if info.residual and k > 1:  # residual levels: the first codebook alone must decode too
+            first = Tokens(tokens.codes[:, :1], tokens.lengths, None if tokens.mask is None else tokens.mask[:, :1], side)
+            with torch.inference_mode():
+                coarse, coarse_len = tok.decode(first)
+            _check(torch.equal(coarse_len, out_len) and bool(torch.isfinite(coarse).all()), name,
+                   f"residual=True, but decoding the first codebook alone gave lengths {coarse_len.tolist()} "
+                   f"(all codebooks: {out_len.tolist()})")
 
     # The framework path: another rate and stereo in, the caller's rate out.
     other_sr = 22050 if sr != 22050 else 16000

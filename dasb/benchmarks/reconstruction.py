@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from dasb.align import apply_delay, estimate_delay
 from dasb.benchmarks.base import Item, UtteranceBenchmark
+from dasb.metrics.base import Metric
 from dasb.registry import METRICS
 from dasb.tokenizers.base import AudioTokenizer
 
@@ -47,16 +50,24 @@ class Reconstruction(UtteranceBenchmark):
 
     def score(self, item: Item, tokenizer: AudioTokenizer) -> dict[str, float | Exception]:
         assert item.decoded is not None
-        sr = item.sample_rate
-        size = int(SEGMENT_S * sr)
-        lag = estimate_delay(item.reference[:size], item.decoded[:size], sr, tokenizer.info.align)
-        ref, est = apply_delay(item.reference, item.decoded, lag)
-        spans = segments(len(ref), size)
-        out: dict[str, float | Exception] = {"delay_ms": 1000.0 * lag / sr}
-        for metric in self._metrics:
-            try:
-                values = [metric(ref[a:b], est[a:b], sr) for a, b in spans]
-                out[metric.name] = sum(v * (b - a) for v, (a, b) in zip(values, spans)) / len(ref)
-            except Exception as err:  # recorded as an error row with its message
-                out[metric.name] = err
-        return out
+        return score_decoded(item.reference, item.decoded, item.sample_rate, tokenizer.info.align, self._metrics)
+
+
+def score_decoded(reference: np.ndarray, decoded: np.ndarray, sr: int, align: str,
+                  metrics: list[Metric]) -> dict[str, float | Exception]:
+    """``delay_ms`` and each metric of ``decoded`` against ``reference`` (mono, same rate) after alignment.
+
+    A metric that fails maps to its exception (an error row naming it), never to a number.
+    """
+    size = int(SEGMENT_S * sr)
+    lag = estimate_delay(reference[:size], decoded[:size], sr, align)
+    ref, est = apply_delay(reference, decoded, lag)
+    spans = segments(len(ref), size)
+    out: dict[str, float | Exception] = {"delay_ms": 1000.0 * lag / sr}
+    for metric in metrics:
+        try:
+            values = [metric(ref[a:b], est[a:b], sr) for a, b in spans]
+            out[metric.name] = sum(v * (b - a) for v, (a, b) in zip(values, spans)) / len(ref)
+        except Exception as err:  # recorded as an error row with its message
+            out[metric.name] = err
+    return out

@@ -20,7 +20,7 @@ import pandas as pd
 
 from dasb.leaderboard.compare import Comparison, compare
 from dasb.leaderboard.merge import Merged
-from dasb.leaderboard.table import build, headline
+from dasb.leaderboard.table import build, headline, natural_key
 from dasb.results.record import Record
 
 BANDS = (("low", 0.0, 1.5), ("medium", 1.5, 6.0), ("high", 6.0, math.inf))
@@ -117,7 +117,7 @@ def site_data(merged: Merged) -> SiteData:
             cells[(r.tokenizer, r.benchmark, r.metric)] = r
             metrics.setdefault(r.benchmark, {})[r.metric] = r.higher_is_better
     # reconstruction first (the quality axis of most plots), then alphabetical
-    metrics = {b: dict(sorted(m.items())) for b, m in sorted(metrics.items(), key=lambda bm: (bm[0] != "reconstruction", bm[0]))}
+    metrics = {b: dict(sorted(m.items(), key=lambda kv: natural_key(kv[0]))) for b, m in sorted(metrics.items(), key=lambda bm: (bm[0] != "reconstruction", bm[0]))}
     data = SiteData(merged, table, cells, metrics, {b: headline(b, m) for b, m in metrics.items()})
     # Rows without a bitrate (the ground-truth row of original audio) are no contenders.
     bands = {t: b for t in data.tokenizers if (b := band(data.kbps(t))) != "unknown"}

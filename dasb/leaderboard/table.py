@@ -7,6 +7,7 @@ record is an error or was skipped shows that status, never a number.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -31,10 +32,16 @@ HEADLINES = {
     "asr": "dwer",
     "speaker": "similarity",
     "mos": "dnsmos_ovrl",
+    "levels": "mel_distance_k1",
     "probes": "asr_wer",
     "robustness": "ued_mean",
     "efficiency": "encode_rtf",
 }
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders embedded numbers by value (``pesq_wb_k2`` before ``pesq_wb_k16``)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def headline(benchmark: str, metrics: dict[str, bool | None]) -> str:
@@ -110,7 +117,7 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
         col = column_name(rec.benchmark, rec.metric, rec.higher_is_better)
         columns[col] = None
         row[col] = rec.value if rec.status == "ok" else rec.status
-    table = pd.DataFrame(list(rows.values()), columns=META_COLUMNS + sorted(columns))
+    table = pd.DataFrame(list(rows.values()), columns=META_COLUMNS + sorted(columns, key=natural_key))
     return table.sort_values(["kbps", "tokenizer"], ascending=[False, True], na_position="last").reset_index(drop=True)
 
 

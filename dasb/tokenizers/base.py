@@ -31,6 +31,8 @@ class TokenizerInfo:
     ``"envelope"`` for decoders that synthesise their own phase.
     ``decode_inputs`` names what the decoder needs besides the tokens (from
     :data:`DECODE_INPUTS`); it finds them in ``Tokens.side`` under those names.
+    ``residual`` says the codebooks are residual levels (RVQ): the decoder also
+    accepts only the first k codebooks, each further level refining the result.
     """
 
     name: str
@@ -48,6 +50,7 @@ class TokenizerInfo:
     checkpoint: str | None = None
     revision: str | None = None
     decode_inputs: tuple[str, ...] = ()
+    residual: bool = False
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -51,7 +51,7 @@ class EncodecTokenizer(HFTokenizer):
         return TokenizerInfo(
             name=name, sample_rate=c.sampling_rate, num_codebooks=k, codebook_size=c.codebook_size,
             frame_rate=rate, kind="acoustic", causal=bool(c.use_causal_conv), channels=c.audio_channels,
-            checkpoint=checkpoint, revision=revision, extras={"bandwidth_kbps": self.bandwidth},
+            checkpoint=checkpoint, revision=revision, residual=True, extras={"bandwidth_kbps": self.bandwidth},
         )
 
     def _encode(self, audio):
@@ -88,7 +88,7 @@ class DacTokenizer(HFTokenizer):
         return TokenizerInfo(
             name=name, sample_rate=c.sampling_rate, num_codebooks=k, codebook_size=c.codebook_size,
             frame_rate=c.sampling_rate / c.hop_length, kind="acoustic", causal=False,
-            checkpoint=checkpoint, revision=revision,
+            checkpoint=checkpoint, revision=revision, residual=True,
         )
 
     def _encode(self, audio):
@@ -120,6 +120,7 @@ class MimiTokenizer(HFTokenizer):
         return TokenizerInfo(
             name=name, sample_rate=c.sampling_rate, num_codebooks=self.num_quantizers, codebook_size=c.codebook_size,
             frame_rate=float(c.frame_rate), kind="hybrid", causal=True, checkpoint=checkpoint, revision=revision,
+            residual=True,  # a semantic level, then acoustic residual levels
         )
 
     def _encode(self, audio):
@@ -174,7 +175,7 @@ class XcodecTokenizer(HFTokenizer):
         k = _quantizers_for(self.bandwidth, [float(b) for b in c.target_bandwidths], math.ceil(rate), c.codebook_size, name)
         return TokenizerInfo(
             name=name, sample_rate=c.sample_rate, num_codebooks=k, codebook_size=c.codebook_size, frame_rate=rate,
-            kind="hybrid", causal=False, checkpoint=checkpoint, revision=revision,
+            kind="hybrid", causal=False, checkpoint=checkpoint, revision=revision, residual=True,
             extras={"bandwidth_kbps": self.bandwidth},
         )
 

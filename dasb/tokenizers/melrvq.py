@@ -86,6 +86,7 @@ class MelRVQTokenizer(AudioTokenizer):
             kind="learned-baseline",
             causal=False,
             align="envelope",  # Griffin-Lim invents the phase: the waveform cannot be cross-correlated
+            residual=True,
             checkpoint=str(checkpoint),
             revision=revision,
             extras={"features": asdict(cfg), "trained_on": config.get("trained_on")},

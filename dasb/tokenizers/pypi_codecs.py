@@ -124,7 +124,7 @@ class SpeechTokenizerTokenizer(HFTokenizer):
         return TokenizerInfo(
             name=name, sample_rate=c["sample_rate"], num_codebooks=k, codebook_size=c["codebook_size"],
             frame_rate=c["sample_rate"] / math.prod(c["strides"]), kind="hybrid", causal=False,
-            checkpoint=checkpoint, revision=revision,
+            checkpoint=checkpoint, revision=revision, residual=True,
         )
 
     def _encode(self, audio):
