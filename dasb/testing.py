@@ -43,6 +43,25 @@ def speech_like_signal(seconds: float, sample_rate: int, channels: int = 1, seed
     return np.repeat(x[None].astype(np.float32), channels, axis=0)
 
 
+def randomise_codebooks(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random entries for every Euclidean codebook of ``model``, in place.
+
+    Random initialisation leaves the codebooks of EnCodec, Mimi, X-Codec and
+    S3 v1 at zero, which would make every code 0; tests and compute benchmarks
+    on random-init models of the real architectures call this first.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if type(m).__name__.endswith("EuclideanCodebook"):
+                if hasattr(m, "embed_sum"):  # Mimi: embed = embed_sum / usage, cached
+                    m.embed_sum.copy_(torch.randn(m.embed_sum.shape, generator=g))
+                    m._embed = None
+                else:
+                    m.embed.copy_(torch.randn(m.embed.shape, generator=g))
+    return model
+
+
 def stand_in_inputs(needs: tuple[str, ...], sample_rate: int) -> dict[str, Any]:
     """Decoder inputs for checks: a fixed sentence and a speech-like prompt ``[1, N]`` of another "voice"."""
     values: dict[str, Any] = {}

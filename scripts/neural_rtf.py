@@ -31,25 +31,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from dasb.testing import speech_like_signal  # noqa: E402
+from dasb.testing import randomise_codebooks, speech_like_signal  # noqa: E402
 from dasb.tokenizers.base import AudioTokenizer  # noqa: E402
 
 Builder = Callable[[str], AudioTokenizer]
-
-
-def randomise_codebooks(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random entries for every Euclidean codebook (random init leaves EnCodec / Mimi / X-Codec / S3 v1 ones
-    at zero). A copy of the helper in tests/test_neural.py, so that the script does not import the tests."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if type(m).__name__.endswith("EuclideanCodebook"):
-                if hasattr(m, "embed_sum"):  # Mimi: embed = embed_sum / usage, cached
-                    m.embed_sum.copy_(torch.randn(m.embed_sum.shape, generator=g))
-                    m._embed = None
-                else:
-                    m.embed.copy_(torch.randn(m.embed.shape, generator=g))
-    return model
 
 
 def adapter(module: str, cls: str, config: Callable[[], Any], **params: Any) -> Builder:

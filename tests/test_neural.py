@@ -15,24 +15,11 @@ import torch
 
 T = pytest.importorskip("transformers", reason="the neural adapters need transformers: pip install 'dasb[neural]'")
 
-from dasb.testing import check_tokenizer, speech_like_signal  # noqa: E402
+from dasb.testing import check_tokenizer, randomise_codebooks, speech_like_signal  # noqa: E402
 from dasb.tokenizers import hf_codecs as H  # noqa: E402
 from dasb.tokenizers.cards import load_cards  # noqa: E402
 from dasb.tokenizers.hf_base import WeightsUnavailable  # noqa: E402
 from dasb.tokenizers.ssl_kmeans import SSLKMeansTokenizer, train_kmeans  # noqa: E402
-
-
-def randomise_codebooks(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Give every Euclidean codebook random entries (random init leaves them at zero)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if type(m).__name__.endswith("EuclideanCodebook"):
-            if hasattr(m, "embed_sum"):  # Mimi: embed = embed_sum / usage, cached
-                m.embed_sum.copy_(torch.randn(m.embed_sum.shape, generator=g))
-                m._embed = None
-            else:
-                m.embed.copy_(torch.randn(m.embed.shape, generator=g))
-    return model
 
 
 def _hubert(**kw):
