@@ -11,7 +11,6 @@ from dasb.runner import Runner
 from dasb.suites import Suite
 from dasb.testing import check_tokenizer, speech_like_signal
 from dasb.tokenizers import runtime
-from dasb.tokenizers.base import Tokens
 from dasb.tokenizers.pcm import PCMTokenizer
 
 

@@ -1,5 +1,4 @@
 """Registry, cards, plugins through entry points, and the repository layout."""
-import importlib.util
 import os
 import subprocess
 import sys

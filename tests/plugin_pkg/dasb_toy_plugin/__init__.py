@@ -1,6 +1,5 @@
 """A toy third-party tokenizer: one bit per sample (the sign) at 8 kHz."""
 import numpy as np
-import torch
 
 from dasb.metrics import Metric
 from dasb.tokenizers import AudioTokenizer, Tokens, TokenizerInfo
