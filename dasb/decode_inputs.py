@@ -16,10 +16,13 @@ tokenizers were decoded with them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dasb.audio import load_audio, resample, to_channels
+import numpy as np
+
+from dasb.audio import AudioError, load_audio, resample, to_channels
 from dasb.data.corpus import Corpus, Utterance
 from dasb.hashing import hash_bytes, hash_config
 from dasb.tokenizers.base import DECODE_INPUTS
@@ -62,6 +65,8 @@ class DecodeInputProvider:
         for u in sorted(corpus.utterances, key=lambda u: u.id):
             if u.speaker is not None:
                 self.by_speaker.setdefault(u.speaker, []).append(u)
+        # Prompts are read once and kept a while: the prompt of one utterance is usually its neighbour's.
+        self._load_prompt = lru_cache(maxsize=32)(self._read_prompt)
 
     def prompt_for(self, utt: Utterance) -> Utterance:
         """The utterance whose audio prompts ``utt``'s decoder."""
@@ -77,11 +82,21 @@ class DecodeInputProvider:
         later = [u for u in others if u.id > utt.id]
         return (later or others)[0]
 
-    def sources(self, utt: Utterance) -> tuple[dict[str, str], str]:
-        """Where each input of ``utt`` comes from, and a key that changes when any input changes.
+    def _read_prompt(self, prompt: Utterance) -> tuple[str, np.ndarray]:
+        """Hash of the prompt file's bytes and its mono audio ``[1, N]`` at the native rate."""
+        data = Path(prompt.audio).read_bytes()
+        wav, sr = load_audio(prompt.audio)
+        return hash_bytes(data), to_channels(resample(wav, sr, self.sample_rate), 1)
 
-        Cheap (reads the prompt file's bytes, does not decode it): the token cache calls it on every lookup.
-        """
+    def _prompt(self, utt: Utterance) -> tuple[Utterance, str, np.ndarray]:
+        prompt = self.prompt_for(utt)
+        try:
+            return (prompt, *self._load_prompt(prompt))
+        except (AudioError, OSError) as err:
+            raise DecodeInputError(f"utterance {utt.id}: speaker prompt {prompt.id} ({prompt.audio}) cannot be read: {err}") from err
+
+    def sources(self, utt: Utterance) -> tuple[dict[str, str], str]:
+        """Where each input of ``utt`` comes from, and a key that changes when any input changes."""
         sources: dict[str, str] = {}
         ident: dict[str, Any] = {}
         if "transcript" in self.needs:
@@ -90,12 +105,9 @@ class DecodeInputProvider:
             sources["transcript"] = "own"
             ident["transcript"] = utt.text
         if "speaker_prompt" in self.needs:
-            prompt = self.prompt_for(utt)
+            prompt, file_hash, _ = self._prompt(utt)
             sources["speaker_prompt"] = prompt.id
-            try:
-                ident["speaker_prompt"] = [prompt.id, hash_bytes(Path(prompt.audio).read_bytes())]
-            except OSError as err:
-                raise DecodeInputError(f"utterance {utt.id}: speaker prompt {prompt.id} ({prompt.audio}) cannot be read: {err}") from err
+            ident["speaker_prompt"] = [prompt.id, file_hash]
         return sources, hash_config(ident) if ident else ""
 
     def inputs(self, utt: Utterance) -> DecodeInputs:
@@ -105,8 +117,6 @@ class DecodeInputProvider:
         if "transcript" in self.needs:
             values["transcript"] = utt.text
         if "speaker_prompt" in self.needs:
-            prompt = self.prompt_for(utt)
-            wav, sr = load_audio(prompt.audio)
-            values["speaker_prompt"] = to_channels(resample(wav, sr, self.sample_rate), 1)
+            values["speaker_prompt"] = self._prompt(utt)[2]
         return DecodeInputs(values, sources, key)
 
