@@ -156,11 +156,6 @@ def load_pretrained(cls_name: str, checkpoint: str, revision: str | None) -> tup
     return model, loaded_revision(checkpoint, revision, where, kwargs)
 
 
-def load_model(cls_name: str, checkpoint: str, revision: str | None) -> torch.nn.Module:
-    """The model of :func:`load_pretrained`."""
-    return load_pretrained(cls_name, checkpoint, revision)[0]
-
-
 def fetch_files(checkpoint: str, revision: str | None, filenames: list[str]) -> tuple[list[str], str | None]:
     """Local paths of ``filenames`` of a hub repo or folder (for codecs that are not ``transformers`` models),
     and the :func:`loaded_revision`.
@@ -175,6 +170,18 @@ def fetch_files(checkpoint: str, revision: str | None, filenames: list[str]) -> 
 
         paths = [hf_hub_download(checkpoint, f, **kwargs) for f in filenames]
     return paths, loaded_revision(checkpoint, revision, where, kwargs)
+
+
+def fetch_folder(checkpoint: str, revision: str | None, patterns: list[str]) -> tuple[Path, str | None]:
+    """Local folder holding the files matching ``patterns`` (globs) of a hub repo or folder, and the
+    :func:`loaded_revision`; ``patterns[0]`` must name one file (it probes the cache)."""
+    where, kwargs = locate(checkpoint, revision, probe=patterns[0])
+    loaded = loaded_revision(checkpoint, revision, where, kwargs)
+    if Path(where).is_dir():
+        return Path(where), loaded
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(checkpoint, allow_patterns=patterns, **kwargs)), loaded
 
 
 def length_groups(lengths: torch.Tensor) -> dict[int, list[int]]:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from dasb.tokenizers.base import TokenizerInfo
-from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, find_local, require
-from dasb.tokenizers.unit_vocoder import UnitVocoder, kmeans_from_folder, snapshot
+from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, fetch_folder, find_local, require
+from dasb.tokenizers.unit_vocoder import UnitVocoder, kmeans_from_folder
 
 KMEANS_FILE = "kmeans.safetensors"
 META_FILE = "kmeans.json"
@@ -64,7 +64,7 @@ class SSLKMeansTokenizer(HFTokenizer):
         if kmeans is not None:
             self.meta, centroids = load_kmeans(kmeans)
         elif vocoder is not None and k is not None and layers:
-            folder, _ = snapshot(vocoder, vocoder_revision, ["hyperparams.yaml", "kmeans/*"])
+            folder, _ = fetch_folder(vocoder, vocoder_revision, ["hyperparams.yaml", "kmeans/*"])
             centroids = kmeans_from_folder(folder, [int(x) for x in layers], int(k))
             self.meta = {"model": checkpoint, "revision": revision, "layers": layers, "kmeans_source": vocoder}
         else:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dasb.tokenizers.hf_base import loaded_revision, locate, require
+from dasb.tokenizers.hf_base import fetch_folder, require
 
 VOCODER_FILES = ("hyperparams.yaml", "generator.ckpt")
 
@@ -31,18 +31,6 @@ def _savedir(source: str) -> str:
     """Where SpeechBrain links a model's files (it insists on a folder of its own)."""
     root = Path(os.environ.get("DASB_CACHE", Path.home() / ".cache" / "dasb")) / "speechbrain"
     return str(root / source.replace("/", "--"))
-
-
-def snapshot(source: str, revision: str | None, patterns: list[str]) -> tuple[Path, str | None]:
-    """Local folder holding ``patterns`` of hub repo or folder ``source`` (same fast failure as
-    :func:`locate`), and the commit or folder it is (:func:`loaded_revision`)."""
-    where, kwargs = locate(source, revision, probe=patterns[0])
-    loaded = loaded_revision(source, revision, where, kwargs)
-    if Path(where).is_dir():
-        return Path(where), loaded
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(source, allow_patterns=patterns, **kwargs)), loaded
 
 
 def kmeans_from_folder(folder: Path, layers: list[int], k: int) -> dict[int, torch.Tensor]:
@@ -85,14 +73,14 @@ class UnitVocoder:
         require("speechbrain", "speechbrain")
         from speechbrain.inference.vocoders import UnitHIFIGAN
 
-        folder, loaded = snapshot(source, revision, list(VOCODER_FILES))
+        folder, loaded = fetch_folder(source, revision, list(VOCODER_FILES))
         generator = UnitHIFIGAN.from_hparams(source=str(folder), savedir=_savedir(source)).hparams.generator
         generator.remove_weight_norm()  # as SpeechBrain does before inference
         encoder = None
         if speaker_source is not None:
             from speechbrain.inference.encoders import MelSpectrogramEncoder
 
-            spk_folder, _ = snapshot(speaker_source, speaker_revision, ["hyperparams.yaml"])
+            spk_folder, _ = fetch_folder(speaker_source, speaker_revision, ["hyperparams.yaml"])
             encoder = MelSpectrogramEncoder.from_hparams(source=str(spk_folder), savedir=_savedir(speaker_source))
         return cls(generator, layers, k, encoder, loaded)
 
