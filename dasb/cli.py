@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from dasb.registry import ADAPTERS, BENCHMARKS, METRICS, RegistryError
+from dasb.results.store import REJECTED_FILE, RunDirInUse
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -96,12 +97,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         suite.half = True
     out = Path(args.out or Path("runs") / suite.name)
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    if cache_dir is not None and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
+        raise ValueError(f"--cache-dir {cache_dir}: is a file, not a folder")
     if args.executor == "ray":
         from dasb.executors import run_with_ray
 
         summary = run_with_ray(suite, out, args.device, args.overwrite, cache_dir, args.address)
     else:
-        runner = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir, workers=args.workers)
+        runner = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir,
+                        workers=args.workers, repair=args.repair)
         summary = runner.run()
     records, meta = load_runs([out])
     print(render(overview(build(records, meta)), "md"))
@@ -148,6 +152,8 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"leaderboard site: {write_site(merged, args.out)}")
         return 0
     text = render(build(merged.records, merged.meta), args.format)
+    if args.out and Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: is a folder; --format {args.format} writes one file")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text, encoding="utf-8")
@@ -200,6 +206,28 @@ def _cmd_train_baseline(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _device(text: str) -> str:
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"unknown device {text!r} (use cpu, cuda or cuda:N)") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"unsupported device {text!r} (use cpu, cuda or cuda:N)")
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dasb", description="Benchmark discrete audio tokenizers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -218,23 +246,25 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--tokenizers", help="comma-separated tokenizer names (overrides the suite)")
     s.add_argument("--benchmarks", help="comma-separated benchmark names (overrides the suite)")
     s.add_argument("--data", help="dataset: 'mini', a manifest.jsonl, a LibriSpeech tree or a folder")
-    s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument("--device", default="cpu", type=_device, help="cpu or cuda")
     s.add_argument("--out", help="run directory (default: runs/SUITE); rerunning resumes")
     s.add_argument("--overwrite", default="never", choices=["never", "errors", "always"])
-    s.add_argument("--batch-size", type=int)
+    s.add_argument("--batch-size", type=_positive_int)
     s.add_argument("--half", action="store_true",
                    help="float16 inference for neural adapters (meant for --device cuda); results are keyed apart")
     s.add_argument("--cache-dir", help="token cache folder (default: $DASB_CACHE_DIR or ~/.cache/dasb)")
     s.add_argument("--no-cache", action="store_true", help="encode and decode without the token cache")
-    s.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    s.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
                    help="processes for CPU-bound metrics (default: number of cores)")
+    s.add_argument("--repair", action="store_true",
+                   help=f"move unreadable lines of the records file aside (to {REJECTED_FILE}) instead of refusing it")
     s.add_argument("--executor", default="local", choices=["local", "ray"], help="ray: tokenizer x shard tasks on a cluster")
     s.add_argument("--address", help="Ray cluster address (default: start a local instance)")
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("bench", help="measure framework speed: cold/warm runs, workers, overhead, long-file memory")
     s.add_argument("--suite", default="default")
-    s.add_argument("--workers", type=int, help="worker processes to compare with 1 (default: number of cores)")
+    s.add_argument("--workers", type=_positive_int, help="worker processes to compare with 1 (default: number of cores)")
     s.add_argument("--long-minutes", type=float, default=30.0, help="length of the long-file test (0 to skip)")
     s.add_argument("--long-tokenizer", default="mulaw8-8k")
     s.set_defaults(func=_cmd_bench)
@@ -291,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RegistryError, FileNotFoundError, ValueError) as err:
+    except (RegistryError, FileNotFoundError, ValueError, RunDirInUse) as err:
         print(f"dasb: error: {err}", file=sys.stderr)
         return 2
 

@@ -21,7 +21,6 @@ from dasb.results.record import Record
 from dasb.results.store import read_records
 from dasb.runner import Runner, RunSummary
 from dasb.suites import Suite
-from dasb.tokenizers.cards import get_card
 
 
 def _task(suite: dict[str, Any], shard: list[str] | None, device: str, cache_dir: str | None) -> list[dict]:
@@ -57,18 +56,16 @@ def run_with_ray(
     per_utt = {n: s for n, s in suite.benchmarks.items() if issubclass(BENCHMARKS.get(n), UtteranceBenchmark)}
     whole = {n: s for n, s in suite.benchmarks.items() if n not in per_utt}
     shards = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    futures = []
-    for name in suite.tokenizers:
-        base = {**suite.to_dict(), "tokenizers": [name]}
-        try:
-            pending = driver.pending_utterances(get_card(name), corpus)
-        except Exception:  # an unknown tokenizer: the local pass records the error
-            continue
-        if per_utt and pending:
-            for k in range(min(shards, len(pending))):
-                futures.append(remote.remote({**base, "benchmarks": per_utt}, pending[k::shards], device, cache_dir and str(cache_dir)))
-        if whole:
-            futures.append(remote.remote({**base, "benchmarks": whole}, None, device, cache_dir and str(cache_dir)))
-    for records in ray.get(futures):
-        driver.import_records(Record.from_dict(r) for r in records)
-    return driver.run()
+    with driver.store.locked():
+        futures = []
+        for name in suite.tokenizers:
+            base = {**suite.to_dict(), "tokenizers": [name]}
+            pending = driver.pending_utterances(driver.cards[name], corpus)
+            if per_utt and pending:
+                for k in range(min(shards, len(pending))):
+                    futures.append(remote.remote({**base, "benchmarks": per_utt}, pending[k::shards], device, cache_dir and str(cache_dir)))
+            if whole:
+                futures.append(remote.remote({**base, "benchmarks": whole}, None, device, cache_dir and str(cache_dir)))
+        for records in ray.get(futures):
+            driver.import_records(Record.from_dict(r) for r in records)
+        return driver.run()

@@ -9,8 +9,6 @@ be read, a metric that raises, each becomes an error record with its message.
 """
 from __future__ import annotations
 
-import json
-import os
 import sys
 import uuid
 from collections import Counter
@@ -33,9 +31,9 @@ from dasb.hashing import hash_config
 from dasb.items import ItemMaker, describe
 from dasb.registry import BENCHMARKS
 from dasb.results.listening import save_example
-from dasb.results.record import Record, RecordKey
-from dasb.scoring import Scorer, timed
-from dasb.results.store import TOKENIZERS_FILE, RunStore
+from dasb.results.record import GROUND_TRUTH, Record, RecordKey
+from dasb.scoring import Scorer, checked, timed
+from dasb.results.store import RunStore
 from dasb.stats import summarize
 from dasb.suites import Suite
 from dasb.tokenizers.base import AudioTokenizer
@@ -70,6 +68,7 @@ class Runner:
         workers: int = 1,
         only_utterances: set[str] | None = None,
         aggregate: bool = True,
+        repair: bool = False,
     ) -> None:
         if overwrite not in OVERWRITE_POLICIES:
             raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {overwrite!r}")
@@ -77,7 +76,6 @@ class Runner:
         self.device = device
         self.overwrite = overwrite
         self.progress = sys.stderr.isatty() if progress is None else progress
-        self.store = RunStore(out_dir)
         self.cache = None if cache_dir is None else TokenCache(cache_dir)
         self.scorer = Scorer(workers)
         if workers > 1:
@@ -98,6 +96,11 @@ class Runner:
         self.benchmarks: dict[str, Benchmark] = {
             name: BENCHMARKS.get(name)(**settings) for name, settings in suite.benchmarks.items()
         }
+        # An unknown name is a usage error (RegistryError with suggestions) before any work.
+        self.cards: dict[str, Card] = {name: get_card(name) for name in suite.tokenizers}
+        if suite.half:
+            self.cards = {name: card.in_half_precision() for name, card in self.cards.items()}
+        self.store = RunStore(out_dir, repair=repair)
 
     # ---- records -------------------------------------------------------------------------
     def _key(self, card: Card, bench: Benchmark, corpus: Corpus, utt: str | None, metric: str) -> RecordKey:
@@ -135,14 +138,16 @@ class Runner:
         )
 
     def _write(self, card: Card, bench: Benchmark, corpus: Corpus, results: Iterable[Result],
-               decode_inputs: dict[str, str] | None = None) -> None:
+               decode_inputs: dict[str, str] | None = None, replace: bool = False) -> None:
+        """Record ``results`` whose keys are pending (``replace``: also those recorded by earlier runs)."""
         directions = bench.metrics()
         records = []
         for res in results:
+            res = checked(res, f"benchmark {bench.name!r}, metric {res.metric!r}")
             # A result about the original audio (res.row) goes to that row, not the tokenizer's.
-            row = card if res.row is None else Card(name=res.row, adapter="none")
+            row = card if res.row is None else _row_card(res.row)
             key = self._key(row, bench, corpus, res.utterance, res.metric)
-            if not self._pending(key):
+            if key in self._fresh or not (replace or self._pending(key)):
                 continue
             records.append(self._record(key, res, directions.get(res.metric), decode_inputs if res.row is None else None))
             self._fresh.add(key)
@@ -178,9 +183,27 @@ class Runner:
     def _aggregate_pending(self, card: Card, bench: Benchmark, corpus: Corpus) -> bool:
         return any(self._pending(self._key(card, bench, corpus, None, m)) for m in bench.metrics())
 
+    def _errors_to_redo(self, card: Card, bench: Benchmark, corpus: Corpus) -> bool:
+        """Under ``--overwrite errors``: whether any record of ``card`` x ``bench`` (per-utterance too) is an error."""
+        if self.overwrite != "errors":
+            return False
+        scope = self._key(card, bench, corpus, None, "")[:6]
+        return any(r.status == "error" and r.key[:6] == scope for r in self.store.records())
+
+    def _in_plan(self, rec: Record, corpus: Corpus) -> bool:
+        """Whether ``rec`` is one of this suite's records (its tokenizers and benchmarks, current settings)."""
+        rows = {c.name: c.config_hash for c in [*self.cards.values(), _row_card(GROUND_TRUTH)]}
+        benches = {n: hash_config(b.config()) for n, b in self.benchmarks.items()}
+        return (rows.get(rec.tokenizer) == rec.tokenizer_config_hash and rec.dataset_hash == corpus.hash
+                and benches.get(rec.benchmark) == rec.benchmark_config_hash)
+
     # ---- running -------------------------------------------------------------------------
     def run(self) -> RunSummary:
-        """Run every tokenizer of the suite; returns what was written and current errors."""
+        """Run every tokenizer of the suite; returns what was written and the suite's current errors."""
+        with self.store.locked():
+            return self._run()
+
+    def _run(self) -> RunSummary:
         corpus = load_corpus(self.suite.dataset)
         self.store.write_config(
             {
@@ -196,20 +219,14 @@ class Runner:
         finally:
             self.scorer.close()
             self.timings["benchmark"] += self.scorer.seconds
-        self.summary.errors = [r for r in self.store.records() if r.status == "error"]
+        # Errors of other suites or settings in the same directory do not fail this run.
+        self.summary.errors = [r for r in self.store.records() if r.status == "error" and self._in_plan(r, corpus)]
         return self.summary
 
     def _run_tokenizer(self, name: str, corpus: Corpus) -> None:
-        try:
-            card = get_card(name)
-            if self.suite.half:
-                card = card.in_half_precision()
-        except Exception as err:
-            card = Card(name=name, adapter="?")
-            for bench in self.benchmarks.values():
-                self._fail_all(card, bench, corpus, "error", f"unknown tokenizer: {describe(err)}")
-            return
-        todo = {n: b for n, b in self.benchmarks.items() if self._aggregate_pending(card, b, corpus)}
+        card = self.cards[name]
+        todo = {n: b for n, b in self.benchmarks.items()
+                if self._aggregate_pending(card, b, corpus) or self._errors_to_redo(card, b, corpus)}
         if not todo:
             return
         try:
@@ -253,6 +270,7 @@ class Runner:
         bar = tqdm(total=len(wanted), desc=card.name, unit="utt", disable=not self.progress, leave=False)
         for start in range(0, len(wanted), self.suite.batch_size):
             group = wanted[start : start + self.suite.batch_size]
+            self.scorer.deliver_finished()
             for utt, item in maker.make(group, decode):
                 if isinstance(item, str):
                     load_errors.append(item)
@@ -267,14 +285,17 @@ class Runner:
                         self.scorer.submit(b, item, tok, done)
                 if whole:
                     kept.append(item)
+            self.scorer.deliver_finished()
             bar.update(len(group))
         bar.close()
         self.scorer.drain()
         self.timings["tokenizer"] += maker.seconds
         given = ", ".join(f"{n} ({POLICY[n]})" for n in tok.info.decode_inputs)
         given_note = f"decoded with {given}, not counted in the bitrate" if given and decode else None
-        for b in per_utt.values() if self.aggregate else ():
-            self._write(card, b, corpus, self._aggregate(card, b, corpus, given_note if b.needs_decoded else None))
+        for n, b in per_utt.items() if self.aggregate else ():
+            # Utterances redone now (e.g. errors under --overwrite errors) make a recorded aggregate stale.
+            redone = any(self._key(card, b, corpus, u, m) in self._fresh for u in pending[n] for m in b.metrics())
+            self._write(card, b, corpus, self._aggregate(card, b, corpus, given_note if b.needs_decoded else None), replace=redone)
         for n, b in whole.items():
             try:
                 with timed(self.timings, "benchmark"):
@@ -285,7 +306,7 @@ class Runner:
             except Exception as err:
                 self._fail_all(card, b, corpus, "error", describe(err))
                 continue
-            self._write(card, b, corpus, results)
+            self._write(card, b, corpus, results, replace=True)  # one computation: its rows replace earlier ones together
 
     def _aggregate(self, card: Card, bench: Benchmark, corpus: Corpus, note: str | None = None) -> list[Result]:
         """Mean and interval of each metric over the recorded utterances; ``note`` goes on every row."""
@@ -307,10 +328,8 @@ class Runner:
 
     def _save_tokenizer_info(self, card: Card, tok: AudioTokenizer) -> None:
         """Keep what the leaderboard shows about each tokenizer beside the records."""
-        path = self.store.dir / TOKENIZERS_FILE
-        data = json.loads(path.read_text()) if path.exists() else {}
         info = tok.info
-        data[card.name] = {
+        self.store.update_tokenizers(card.name, {
             "card": {k: v for k, v in card.to_dict().items() if k != "source"},
             "config_hash": card.config_hash,
             "kind": info.kind,
@@ -327,10 +346,12 @@ class Runner:
             "resolved_revision": info.extras.get("resolved_revision"),
             # Not counted in any bitrate: the leaderboard flags tokenizers decoded with these.
             "decode_inputs": {n: POLICY[n] for n in info.decode_inputs},
-        }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        })
+
+
+def _row_card(row: str) -> Card:
+    """The card under which results about ``row`` (e.g. the original audio) are keyed."""
+    return Card(name=row, adapter="none")
 
 
 def _with_message(result: Result, note: str) -> Result:

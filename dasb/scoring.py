@@ -7,9 +7,13 @@ in the same order whatever the number of workers.
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import math
 import multiprocessing
+import os
 import pickle
+import signal
 import time
 import warnings
 from collections import Counter, deque
@@ -39,9 +43,31 @@ def score_item(bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer | Toke
     except Exception as err:
         return [Result(m, None, uid, "error", f"{where}: {describe(err)}") for m in bench.metrics()]
     return [
-        Result(m, None, uid, "error", f"{where}: {describe(v)}") if isinstance(v, Exception) else Result(m, float(v), uid)
+        Result(m, None, uid, "error", f"{where}: {describe(v)}") if isinstance(v, Exception) else Result(m, v, uid)
         for m, v in values.items()
     ]
+
+
+def checked(result: Result, source: str) -> Result:
+    """``result``, or an error result when it claims ok with a value that is not a finite number.
+
+    Every result passes here before it is recorded, whatever produced it (a
+    metric, a plugin, a corpus benchmark): NaN or inf is never an ok row.
+    """
+    if result.status != "ok":
+        return result
+    fields = {"value": result.value, "stderr": result.stderr, "ci_low": result.ci_low, "ci_high": result.ci_high}
+    try:
+        numbers = {k: None if v is None else float(v) for k, v in fields.items()}
+        bad = numbers["value"] is None or not all(math.isfinite(v) for v in numbers.values() if v is not None)
+    except (TypeError, ValueError):
+        bad = True
+    if not bad:
+        return dataclasses.replace(result, **numbers)
+    where = f"utterance {result.utterance}: " if result.utterance else ""
+    shown = ", ".join(f"{k}={v!r}" for k, v in fields.items() if v is not None) or "value=None"
+    return Result(result.metric, None, result.utterance, "error",
+                  f"{where}{source} returned a value that is not a finite number ({shown})", row=result.row)
 
 
 @contextmanager
@@ -54,9 +80,22 @@ def timed(counter: Counter[str], key: str) -> Iterator[None]:
         counter[key] += time.perf_counter() - start
 
 
-def _init_worker() -> None:
+def _die_with(parent: int) -> None:
+    """End this worker when ``parent`` dies, even by SIGKILL (Linux: PR_SET_PDEATHSIG)."""
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers end when the pool's pipes close
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(parent: int) -> None:
     import torch
     from threadpoolctl import threadpool_limits
+
+    _die_with(parent)
 
     # One process per core: BLAS or torch threads inside a worker would oversubscribe the cores.
     torch.set_num_threads(1)
@@ -70,9 +109,13 @@ class Scorer:
     order, to the callback given with each submission.
     """
 
-    def __init__(self, workers: int = 1, max_pending: int = 64) -> None:
+    def __init__(self, workers: int = 1, max_pending: int = 64, flush_seconds: float = 1.0) -> None:
         self.workers = workers
         self.max_pending = max_pending
+        # Finished results are handed on (and so recorded) at least this often: a kill loses little work,
+        # and records are not fsync'ed one utterance at a time.
+        self.flush_seconds = flush_seconds
+        self._last_flush = time.monotonic()
         self._pool: ProcessPoolExecutor | None = None
         self._pending: deque[tuple[Future | list[Result], Callable[[list[Result]], None]]] = deque()
         self._picklable: dict[int, bool] = {}
@@ -81,7 +124,7 @@ class Scorer:
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),))
         return self._pool
 
     def _can_ship(self, bench: UtteranceBenchmark) -> bool:
@@ -109,6 +152,15 @@ class Scorer:
             self.seconds += time.perf_counter() - start
         if len(self._pending) > self.max_pending:
             self.drain(keep=self.max_pending // 2)
+
+    def deliver_finished(self) -> None:
+        """Deliver the finished results at the head of the queue, at most every ``flush_seconds``."""
+        if time.monotonic() - self._last_flush < self.flush_seconds:
+            return
+        while self._pending and (not isinstance(self._pending[0][0], Future) or self._pending[0][0].done()):
+            work, done = self._pending.popleft()
+            done(work.result() if isinstance(work, Future) else work)
+        self._last_flush = time.monotonic()
 
     def drain(self, keep: int = 0) -> None:
         """Deliver results until at most ``keep`` submissions are outstanding."""

@@ -59,7 +59,10 @@ def load_suite(spec: str) -> Suite:
         path = BUILTIN_SUITES / f"{spec}.yaml"
         if not path.is_file():
             raise RegistryError(unknown_name_message("suite", spec, list_suites()))
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:  # includes tags such as !!python/object, which safe_load refuses
+        raise ValueError(f"{path}: invalid suite YAML: {' '.join(str(err).split())}") from err
     try:
         benchmarks = data.get("benchmarks") or {}
         if isinstance(benchmarks, list):

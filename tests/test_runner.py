@@ -8,11 +8,13 @@ import time
 from collections import Counter
 
 import numpy as np
+import pytest
 import soundfile as sf
 import yaml
 
 from dasb.audio import resample
 from dasb.data.corpus import load_corpus
+from dasb.registry import RegistryError
 from dasb.results import read_records
 from dasb.results.store import RECORDS_FILE
 from dasb.runner import Runner
@@ -67,12 +69,11 @@ def test_bad_files_become_error_records_and_the_run_completes(tmp_path):
         assert recs[("pcm16", good, "delay_ms")].value == 0
 
 
-def test_unknown_and_unloadable_tokenizers_are_error_rows(tmp_path):
+def test_an_unknown_tokenizer_is_a_usage_error_before_any_work(tmp_path):
     suite = Suite("t", "mini", ["pcm_16", "pcm4"], {"reconstruction": {"max_utterances": 2}})
-    summary = Runner(suite, tmp_path / "run", progress=False).run()
-    bad = [r for r in summary.errors if r.tokenizer == "pcm_16"]
-    assert bad and all("did you mean" in r.message and "pcm16" in r.message for r in bad)
-    assert any(r.tokenizer == "pcm4" and r.status == "ok" for r in read_records(tmp_path / "run"))
+    with pytest.raises(RegistryError, match="did you mean pcm16"):
+        Runner(suite, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_rerun_resumes_and_overwrite_policies(tmp_path):

@@ -12,14 +12,13 @@ because the table has one cell per tokenizer x benchmark x metric.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dasb.results.record import Record, RecordKey
-from dasb.results.store import RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest
+from dasb.results.store import RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest, read_json
 
 SAME_RTOL = 1e-9
 
@@ -79,7 +78,7 @@ def merge_runs(run_dirs: list[str | Path]) -> Merged:
                 chosen[key] = (rec, d)
         tok_file = d / TOKENIZERS_FILE
         if tok_file.exists():
-            for name, info in json.loads(tok_file.read_text(encoding="utf-8")).items():
+            for name, info in read_json(tok_file).items():
                 known = meta.get(name)
                 if known is not None and known.get("config_hash") != info.get("config_hash"):
                     warnings.append(f"tokenizer {name!r} has different configurations in different runs ({d})")

@@ -6,6 +6,7 @@ it never carries a number that could pass for a score.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -70,6 +71,10 @@ class Record:
             raise ValueError(f"record {self.metric!r} has status {self.status} but a value")
         if self.status != "ok" and not self.message:
             raise ValueError(f"record {self.metric!r} has status {self.status} but no message")
+        for name in ("value", "stderr", "ci_low", "ci_high"):
+            x = getattr(self, name)
+            if x is not None and (isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x)):
+                raise ValueError(f"record {self.metric!r}: {name} must be a finite number, got {x!r}")
 
     @property
     def key(self) -> RecordKey:
