@@ -8,13 +8,17 @@ instead of encoding again.
 
 Each entry file is ``MAGIC | sha256(payload) | payload`` (payload: an ``.npz``)
 written to a temporary file, fsync'ed and renamed into place, so a killed
-writer leaves either nothing or a complete entry. A checksum mismatch or an
-unreadable entry is reported, deleted and recomputed, never used.
+writer leaves either nothing or a complete entry. The payload also holds the
+entry's :class:`EntryId` (what it was computed from), checked on read: a file
+copied, synced or placed under another entry's name is not read. A checksum
+mismatch, a foreign entry or an unreadable one is reported, deleted and
+recomputed, never used.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import time
 import warnings
@@ -27,8 +31,8 @@ import torch
 from dasb.hashing import hash_config
 from dasb.tokenizers.base import Tokens
 
-CACHE_VERSION = 1
-MAGIC = b"DASBCACHE1\n"
+CACHE_VERSION = 2
+MAGIC = b"DASBCACHE2\n"
 SUFFIX = ".entry"
 
 
@@ -50,11 +54,23 @@ class CachedItem:
     decode_seconds: float
 
 
-def entry_key(tokenizer_hash: str, audio_hash: str, out_rate: int, inputs_key: str = "") -> str:
-    """Key of one entry; ``out_rate`` is the rate decoded audio was brought back to and
-    ``inputs_key`` identifies the decoder's inputs (:mod:`dasb.decode_inputs`), if any."""
-    key = {"tokenizer": tokenizer_hash, "audio": audio_hash, "rate": out_rate, "v": CACHE_VERSION}
-    return hash_config({**key, "inputs": inputs_key} if inputs_key else key)
+@dataclass(frozen=True)
+class EntryId:
+    """What one entry was computed from. Its hash names the entry's file, and it is stored
+    inside the entry and compared on read, so an entry only ever serves its own input."""
+
+    tokenizer: str  # configuration hash
+    audio: str  # content hash of the input samples and rate
+    samples: int  # input length
+    rate: int  # the input's rate, which decoded audio is brought back to
+    inputs: str = ""  # the decoder's inputs (:mod:`dasb.decode_inputs`), if any
+
+    @property
+    def key(self) -> str:
+        return hash_config({**vars(self), "v": CACHE_VERSION})
+
+    def to_json(self) -> str:
+        return json.dumps(vars(self), sort_keys=True)
 
 
 class TokenCache:
@@ -66,30 +82,36 @@ class TokenCache:
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}{SUFFIX}"
 
-    def get(self, key: str, need_decoded: bool) -> CachedItem | None:
-        """The entry, or None when absent, corrupt (then deleted) or lacking decoded audio."""
-        path = self._path(key)
+    def get(self, entry: EntryId, need_decoded: bool) -> CachedItem | None:
+        """The entry, or None when absent, corrupt or foreign (then deleted), or lacking decoded audio."""
+        path = self._path(entry.key)
         try:
             blob = path.read_bytes()
         except FileNotFoundError:
             return None
         try:
-            item = _unpack(blob)
+            stored, item = _unpack(blob)
         except Exception as err:  # any damage means recompute; say so and remove the entry
             warnings.warn(f"cache entry {path} is corrupt ({err}); recomputing it")
+            path.unlink(missing_ok=True)
+            return None
+        if stored != entry.to_json():
+            warnings.warn(f"cache entry {path} was written for another input ({stored}, expected "
+                          f"{entry.to_json()}): it was copied or renamed; recomputing it")
             path.unlink(missing_ok=True)
             return None
         if need_decoded and item.decoded is None:
             return None
         return item
 
-    def put(self, key: str, item: CachedItem) -> None:
+    def put(self, entry: EntryId, item: CachedItem) -> None:
         """Write an entry atomically (temporary file, fsync, rename)."""
+        key = entry.key
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{key}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
-            fh.write(_pack(item))
+            fh.write(_pack(entry, item))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -123,9 +145,10 @@ def cacheable(tokens: Tokens) -> bool:
     return all(torch.is_tensor(v) for v in tokens.side.values())
 
 
-def _pack(item: CachedItem) -> bytes:
+def _pack(entry: EntryId, item: CachedItem) -> bytes:
     t = item.tokens
     arrays = {
+        "entry": np.array(entry.to_json()),
         "codes": t.codes.cpu().numpy(),
         "lengths": t.lengths.cpu().numpy(),
         "seconds": np.array([item.encode_seconds, item.decode_seconds]),
@@ -142,7 +165,8 @@ def _pack(item: CachedItem) -> bytes:
     return MAGIC + hashlib.sha256(payload).digest() + payload
 
 
-def _unpack(blob: bytes) -> CachedItem:
+def _unpack(blob: bytes) -> tuple[str, CachedItem]:
+    """The stored :class:`EntryId` (JSON) and the item."""
     if not blob.startswith(MAGIC):
         raise ValueError("bad header")
     digest, payload = blob[len(MAGIC) : len(MAGIC) + 32], blob[len(MAGIC) + 32 :]
@@ -154,4 +178,5 @@ def _unpack(blob: bytes) -> CachedItem:
         tokens = Tokens(torch.from_numpy(data["codes"]), torch.from_numpy(data["lengths"]), mask, side)
         decoded = data["decoded"] if "decoded" in data.files else None
         enc, dec = (float(x) for x in data["seconds"])
-    return CachedItem(tokens, decoded, enc, dec)
+        stored = str(data["entry"])
+    return stored, CachedItem(tokens, decoded, enc, dec)

@@ -11,7 +11,7 @@ import numpy as np
 
 from dasb.audio import AudioError, content_hash, load_audio, to_channels
 from dasb.benchmarks.base import Item
-from dasb.cache import CachedItem, TokenCache, cacheable, entry_key
+from dasb.cache import CachedItem, EntryId, TokenCache, cacheable
 from dasb.data.corpus import Utterance
 from dasb.decode_inputs import DecodeInputError, DecodeInputProvider, DecodeInputs
 from dasb.tokenizers import runtime
@@ -70,12 +70,12 @@ class ItemMaker:
 
     def _encode_decode(self, group: list[tuple[Utterance, np.ndarray, int, DecodeInputs]], decode: bool) -> dict[str, Item]:
         out: dict[str, Item] = {}
-        keys: dict[str, str] = {}
+        ids: dict[str, EntryId] = {}
         misses = []
         for utt, wav, sr, inputs in group:
             if self.cache is not None:
-                keys[utt.id] = entry_key(self.tokenizer_hash, content_hash(wav, sr), sr, inputs.key)
-                hit = self.cache.get(keys[utt.id], need_decoded=decode)
+                ids[utt.id] = EntryId(self.tokenizer_hash, content_hash(wav, sr), wav.size, sr, inputs.key)
+                hit = self.cache.get(ids[utt.id], need_decoded=decode)
                 if hit is not None:
                     self.cache_hits += 1
                     out[utt.id] = Item(utt, wav, sr, hit.tokens, hit.decoded if decode else None,
@@ -88,7 +88,7 @@ class ItemMaker:
             out[item.utterance.id] = item
             if self.cache is not None and cacheable(item.tokens):
                 cached = CachedItem(item.tokens, item.decoded, item.encode_seconds, item.decode_seconds)
-                self.cache.put(keys[item.utterance.id], cached)
+                self.cache.put(ids[item.utterance.id], cached)
         return out
 
     def _compute(self, group: list[tuple[Utterance, np.ndarray, int, DecodeInputs]], decode: bool) -> list[Item]:

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from dasb.cache import SUFFIX, TokenCache, _unpack
+from dasb.cache import SUFFIX, EntryId, TokenCache, _unpack
 from dasb.data.corpus import load_corpus
 from dasb.items import ItemMaker
 from dasb.results import read_records
@@ -77,14 +77,37 @@ def test_damaged_entries_are_detected_and_recomputed(tmp_path, damage):
     _unpack(entry.read_bytes())  # rewritten whole
 
 
+def test_an_entry_placed_under_another_entrys_name_is_never_read(tmp_path):
+    """Swapping two entries' files (a copy, a sync, a rename) must not swap the items they serve."""
+    utts = load_corpus("mini").utterances[:2]
+    cache = TokenCache(tmp_path)
+    pcm, mulaw = CountingPCM("p", 8000, 8, "linear"), CountingPCM("m", 8000, 8, "mulaw")
+    (_, good_pcm), = ItemMaker(pcm, "pcm", 1, cache).make(utts[:1], decode=True)
+    before = set(tmp_path.rglob(f"*{SUFFIX}"))
+    (_, good_mulaw), = ItemMaker(mulaw, "mulaw", 1, cache).make(utts[1:], decode=True)
+    (a,), (b,) = before, set(tmp_path.rglob(f"*{SUFFIX}")) - before
+    blob_a, blob_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(blob_b), b.write_bytes(blob_a)
+    calls = CountingPCM.calls
+    with pytest.warns(UserWarning, match="written for another input"):
+        (_, again_pcm), = ItemMaker(pcm, "pcm", 1, cache).make(utts[:1], decode=True)
+    with pytest.warns(UserWarning, match="written for another input"):
+        (_, again_mulaw), = ItemMaker(mulaw, "mulaw", 1, cache).make(utts[1:], decode=True)
+    assert CountingPCM.calls == calls + 2  # both recomputed
+    assert np.array_equal(again_pcm.decoded, good_pcm.decoded) and np.array_equal(again_mulaw.decoded, good_mulaw.decoded)
+    maker = ItemMaker(pcm, "pcm", 1, cache)  # the rewritten entries serve their own inputs again
+    maker.make(utts[:1], decode=True)
+    assert maker.cache_hits == 1
+
+
 WRITER = textwrap.dedent("""
     import sys, numpy as np, torch
-    from dasb.cache import CachedItem, TokenCache
+    from dasb.cache import CachedItem, EntryId, TokenCache
     from dasb.tokenizers.base import Tokens
     cache = TokenCache(sys.argv[1])
     for i in range(10_000):
         codes = torch.full((1, 1, 2_000_000), i, dtype=torch.int64)
-        cache.put(f"{i:04d}entry", CachedItem(Tokens(codes, torch.tensor([2_000_000])), None, 0.0, 0.0))
+        cache.put(EntryId("t", str(i), 1, 16000), CachedItem(Tokens(codes, torch.tensor([2_000_000])), None, 0.0, 0.0))
 """)
 
 
@@ -97,10 +120,11 @@ def test_a_writer_killed_mid_write_leaves_no_entry_read_as_valid(tmp_path):
     cache = TokenCache(tmp_path)
     entries = list(tmp_path.rglob(f"*{SUFFIX}"))
     assert entries, "the writer should have completed some entries"
+    ids = {e.key: (i, e) for i in range(10_000) for e in [EntryId("t", str(i), 1, 16000)]}
     for path in entries:
-        key = path.name[: -len(SUFFIX)]
-        item = cache.get(key, need_decoded=False)
-        assert item is not None and int(item.tokens.codes[0, 0, -1]) == int(key[:4])
+        i, entry = ids[path.name[: -len(SUFFIX)]]
+        item = cache.get(entry, need_decoded=False)
+        assert item is not None and int(item.tokens.codes[0, 0, -1]) == i
     assert cache.info()["entries"] == len(entries)
     cache.prune()
     assert cache.info() == {"path": str(tmp_path), "entries": 0, "bytes": 0, "temporary_files": 0}
