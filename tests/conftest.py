@@ -17,3 +17,12 @@ def speech_dev() -> Path:
     if not path.exists():
         pytest.skip(f"real speech set not present at {path} (developer machines only)")
     return path
+
+
+@pytest.fixture
+def general_audio() -> Path:
+    """Real non-speech audio (../shared/data/general_audio: music, birds, noise); skips when absent."""
+    path = SHARED_DATA / "general_audio" / "manifest.jsonl"
+    if not path.exists():
+        pytest.skip(f"general audio set not present at {path} (developer machines only)")
+    return path

@@ -1,6 +1,7 @@
-"""Reference codecs: Codec2 (pycodec2) and Opus (PyAV/libopus) adapters."""
+"""Reference codecs: Codec2 (pycodec2) and Opus (libopus, as PyAV bundles it) adapters."""
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
@@ -13,12 +14,14 @@ pytest.importorskip("av", reason="Opus needs the codecs extra: pip install 'dasb
 
 from _reference_codecs import bits, items, load, scores, stoi_gain_from_shifting  # noqa: E402
 
+from dasb.audio import load_audio  # noqa: E402
 from dasb.benchmarks.reconstruction import Reconstruction  # noqa: E402
 from dasb.data.corpus import load_corpus, read_manifest  # noqa: E402
 from dasb.testing import check_tokenizer, speech_like_signal  # noqa: E402
 from dasb.tokenizers import runtime  # noqa: E402
 from dasb.tokenizers.cards import get_card  # noqa: E402
 from dasb.tokenizers.codec2 import bits_to_symbols, symbols_to_bits  # noqa: E402
+from dasb.tokenizers.opus import OpusTokenizer  # noqa: E402
 
 CODEC2 = {"codec2-3200": 3200, "codec2-2400": 2400, "codec2-1600": 1600, "codec2-1400": 1400,
           "codec2-1300": 1300, "codec2-1200": 1200, "codec2-700c": 700}
@@ -92,6 +95,62 @@ def test_opus_measured_bitrate_is_near_the_setting():
         tokens = runtime.encode(tok, [w[None] for _, w, _ in data], [sr for _, _, sr in data])
         measured = sum(bits(t, tok.info.codebook_sizes) for t in tokens) / seconds
         assert measured == pytest.approx(rate, rel=0.10), f"{name}: measured {measured:.0f} bit/s"
+
+
+@functools.lru_cache(maxsize=1)
+def _hard_signals(seconds: float = 4.0, sr: int = 16000) -> dict[str, np.ndarray]:
+    """Inputs that drive VBR codecs to their largest packets. Uncapped, the sweep made 69- and 70-byte
+    packets at 6 and 8 kbit/s (past opus-6k's 45 and opus-8k's 60-byte caps), the random chords 104 bytes
+    at 16 kbit/s, the clicks 154 bytes at 32 kbit/s."""
+    rng = np.random.default_rng(0)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    clicks = np.zeros(n)
+    clicks[::160], clicks[80::160] = 0.99, -0.99
+    frame_t = np.arange(320) / sr
+    chords = np.concatenate([sum(np.sin(2 * np.pi * rng.uniform(50, 7900) * frame_t + rng.uniform(0, 6))
+                                 for _ in range(rng.integers(1, 30))) / 10 for _ in range(n // 320)])
+    return {
+        "white_noise": np.clip(rng.standard_normal(n), -1, 1),
+        "uniform_noise": rng.uniform(-1, 1, n),
+        "clicks": clicks,
+        "square_220hz": 0.9 * np.sign(np.sin(2 * np.pi * 220 * t)),
+        "sweep": 0.9 * np.sin(2 * np.pi * (50 * t + 3975 * t * t)),
+        "noise_gated_per_frame": rng.standard_normal(n) * 0.9 * ((np.arange(n) // 320) % 2),
+        "random_chord_per_frame": np.clip(chords, -1, 1),
+    }
+
+
+def _largest_packet(tok, x: np.ndarray) -> int:
+    """Encode (never raising for a large packet), check the packets decode, and return the largest."""
+    tokens = tok.encode(torch.from_numpy(x.astype(np.float32))[None, None], torch.tensor([len(x)]))
+    audio, _ = tok.decode(tokens)
+    assert torch.isfinite(audio).all() and audio.shape[-1] >= len(x)
+    return int(tokens.mask.sum(dim=1).max())
+
+
+@pytest.mark.parametrize("name", list(OPUS))
+def test_opus_tokens_hold_every_packet_of_hard_inputs(name):
+    tok = get_card(name).build()
+    largest = {kind: _largest_packet(tok, x) for kind, x in _hard_signals().items()}
+    assert max(largest.values()) <= tok.info.num_codebooks, largest
+
+
+def test_opus_packet_cap_binds_the_encoder():
+    tok = OpusTokenizer("tight", bitrate=12000, max_packet_bytes=20)  # the noise wants ~30-68 bytes
+    largest = {kind: _largest_packet(tok, x) for kind, x in _hard_signals().items()}
+    assert max(largest.values()) == 20, largest
+    with pytest.raises(ValueError, match="max_packet_bytes must be within"):
+        OpusTokenizer("huge", max_packet_bytes=2000)
+
+
+def test_opus_tokens_hold_every_packet_of_music_and_noise(general_audio):
+    clips = read_manifest(general_audio).utterances
+    for name in ("opus-6k", "opus-24k"):
+        tok = get_card(name).build()
+        for utt in clips:
+            wav, _ = load_audio(utt.audio)
+            assert _largest_packet(tok, wav.mean(axis=0)) <= tok.info.num_codebooks, (name, utt.id)
 
 
 def test_opus_decodes_the_packets_not_a_re_encoding():
