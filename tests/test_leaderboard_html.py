@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import torch
@@ -19,7 +20,8 @@ from dasb.leaderboard.compare import compare, sign_flip_p_value
 from dasb.leaderboard.html import tok_page, write_site
 from dasb.leaderboard.merge import merge_runs
 from dasb.leaderboard.plots import Point, pareto_front
-from dasb.leaderboard.site import band, headline
+from dasb.leaderboard.site import band, headline, site_data
+from dasb.leaderboard.table import NOT_MEASURED
 from dasb.results.listening import example_paths, example_utterances, save_example
 from dasb.results.record import Record
 from dasb.results.store import TOKENIZERS_FILE, RunStore
@@ -159,6 +161,23 @@ def test_measured_bitrate_replaces_nominal() -> None:
     assert table.loc["alpha", "kbps"] == pytest.approx(0.85) and table.loc["alpha", "kbps_from"] == "measured"
     assert table.loc["beta", "kbps"] == pytest.approx(4.0) and table.loc["beta", "kbps_from"] == "nominal"
     assert "measured" in render(build(recs, _meta()), "md")
+
+
+def test_variable_rate_tokenizers_are_banded_by_measured_bitrate_only(tmp_path: Path) -> None:
+    """A variable-rate nominal bitrate is a capacity (opus-6k: 18 kbps of packet cap for ~6 kbps of packets)."""
+    meta = _meta()
+    meta["broken"]["variable_rate"] = True  # nominal 64 kbps: "high" if the capacity were taken as its rate
+    table = build(_records(), meta).set_index("tokenizer")
+    assert pd.isna(table.loc["broken", "kbps"]) and table.loc["broken", "kbps_from"] == NOT_MEASURED
+    assert band(site_data(merge_runs([_run_dir(tmp_path / "r")])).kbps("broken")) == "high"  # fixture meta: fixed rate
+    (tmp_path / "r" / TOKENIZERS_FILE).write_text(json.dumps(meta))
+    assert band(site_data(merge_runs([tmp_path / "r"])).kbps("broken")) == "unknown"
+    write_site(merge_runs([tmp_path / "r"]), tmp_path / "site")
+    assert NOT_MEASURED in (tmp_path / "site" / tok_page("broken")).read_text()
+    measured = Record("broken", "h-bro", "tokens", "t", "mini", "dh", "bitrate_bps", 5800.0, run_id="r")
+    table = build(_records() + [measured], meta).set_index("tokenizer")
+    assert table.loc["broken", "kbps"] == pytest.approx(5.8) and table.loc["broken", "kbps_from"] == "measured"
+    assert band(5.8) == "medium"
 
 
 def test_conflicting_runs_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -80,9 +80,18 @@ def _metric_cell(data: SiteData, tok: str, bench: str, metric: str, show_ci: boo
     return f'<td class="{" ".join(classes)}" data-v="{rec.value!r}" title="{esc(title)}">{esc(_fmt(rec.value))}{small}</td>'
 
 
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def _num_cell(value: object, extra: str = "") -> str:
-    missing = value is None or (isinstance(value, float) and value != value)
+    missing = _missing(value)
     return f'<td data-v="{"" if missing else esc(value)}">{"–" if missing else esc(_fmt(value))}{extra}</td>'
+
+
+def _band_title(kbps: float | None, row: dict) -> str:
+    """The band's name, and why there is none when the bitrate was not measured."""
+    return f"{band(kbps)} bitrate band" + (f": {row['kbps_from']}" if _missing(kbps) and row["kbps_from"] else "")
 
 
 def _table(data: SiteData, columns: list[tuple[str, str]], show_ci: bool, group_header: bool) -> str:
@@ -105,7 +114,7 @@ def _table(data: SiteData, columns: list[tuple[str, str]], show_ci: bool, group_
             mark += f' <span class="measured" title="{esc(given)}">+</span>'
 
         cells = [
-            f'<td class="text band-{band(kbps)}" title="{esc(band(kbps))} bitrate band">'
+            f'<td class="text band-{band(kbps)}" title="{esc(_band_title(kbps, row))}">'
             f'<a href="{_href(tok_page(tok))}">{esc(tok)}</a></td>',
             f'<td class="text">{esc(row["kind"])}</td>',
             _num_cell(kbps, mark), _num_cell(row["frame_hz"]), _num_cell(row["codebooks"]),
@@ -188,7 +197,8 @@ def _index(data: SiteData, figs: Figures) -> str:
         "<li><b>Best in band</b> marks the best mean among tokenizers of the same bitrate band; overlapping intervals "
         "mean the ranking may not be significant — each tokenizer page has a paired test against its neighbour.</li>"
         "<li><b>Bitrate</b> is measured from the tokens (tokens/bitrate_bps) when that benchmark ran, else nominal "
-        "(frame rate × Σ log2 codebook size).</li></ul>"
+        "(frame rate × Σ log2 codebook size); a variable-rate tokenizer's nominal rate is only a capacity, so "
+        "without the measurement it has no bitrate and no band.</li></ul>"
     )
     return _page(data, "dasb leaderboard", "\n".join(parts))
 
@@ -217,7 +227,10 @@ def _card(data: SiteData, tok: str) -> str:
                                            "nominal_bitrate", "variable_rate", "causal", "decodes", "decode_inputs",
                                            "config_hash")]
     row = data.row(tok)
-    fields.append(("bitrate shown", f"{_fmt(row['kbps'])} kbps ({row['kbps_from']})" if row["kbps_from"] else None))
+    if row["kbps_from"] and not _missing(row["kbps"]):
+        fields.append(("bitrate shown", f"{_fmt(row['kbps'])} kbps ({row['kbps_from']})"))
+    else:
+        fields.append(("bitrate shown", row["kbps_from"]))
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc('–' if v is None else v)}</dd>" for k, v in fields)
     return f'<dl class="card"><dt>paper</dt><dd>{paper_html}</dd>{items}</dl>'
 

@@ -21,6 +21,9 @@ META_COLUMNS = ["tokenizer", "kind", "kbps", "kbps_from", "decoder_inputs", "fra
 # An aggregate record of this (benchmark, metric), in bits/s, replaces the nominal bitrate:
 # measured beats declared (variable-rate tokenizers, container overhead).
 MEASURED_BITRATE = ("tokens", "bitrate_bps")
+# A variable-rate tokenizer's nominal bitrate is only its capacity (Opus: the packet cap), so without a
+# measurement it has no bitrate (and no band) rather than a misleading one.
+NOT_MEASURED = "not measured (variable rate; run the tokens benchmark)"
 
 
 # Why these: the metric most papers quote (pesq_wb, dWER), the one comparable across frame
@@ -87,7 +90,8 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
 
     Numeric cells are floats; cells whose record is not ``ok`` hold the string
     ``"error"`` or ``"skipped"``. ``kbps`` is the measured bitrate when a
-    ``tokens/bitrate_bps`` aggregate exists (``kbps_from`` says which).
+    ``tokens/bitrate_bps`` aggregate exists, else the nominal one, except for
+    variable-rate tokenizers (``kbps_from`` says which, or :data:`NOT_MEASURED`).
     """
     rows: dict[str, dict] = {}
     columns: dict[str, None] = {}
@@ -101,14 +105,16 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
             continue
         m = meta.get(rec.tokenizer, {})
         nominal = m["nominal_bitrate"] / 1000 if m.get("nominal_bitrate") is not None else None
-        kbps = measured.get(rec.tokenizer, nominal)
+        unmeasured = rec.tokenizer not in measured and m.get("variable_rate")
+        kbps = None if unmeasured else measured.get(rec.tokenizer, nominal)
         row = rows.setdefault(
             rec.tokenizer,
             {
                 "tokenizer": rec.tokenizer,
                 "kind": m.get("kind", "original audio" if rec.tokenizer == GROUND_TRUTH else "?"),
                 "kbps": kbps,
-                "kbps_from": "measured" if rec.tokenizer in measured else ("nominal" if kbps is not None else None),
+                "kbps_from": ("measured" if rec.tokenizer in measured else NOT_MEASURED if unmeasured
+                              else "nominal" if kbps is not None else None),
                 "decoder_inputs": ", ".join(m.get("decode_inputs") or {}) or None,
                 "frame_hz": m.get("frame_rate"),
                 "codebooks": m.get("num_codebooks"),
