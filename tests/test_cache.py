@@ -114,7 +114,10 @@ WRITER = textwrap.dedent("""
 def test_a_writer_killed_mid_write_leaves_no_entry_read_as_valid(tmp_path):
     for attempt in range(3):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)])
-        time.sleep(2.0 + 0.37 * attempt)
+        deadline = time.monotonic() + 120  # importing torch takes seconds on a loaded machine
+        while not any(tmp_path.rglob(f"*{SUFFIX}")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.2 + 0.37 * attempt)  # kill at a different point of a later write
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     cache = TokenCache(tmp_path)
