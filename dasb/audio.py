@@ -22,10 +22,15 @@ class AudioError(ValueError):
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Read ``path`` as float32 ``[C, N]`` and its sample rate.
 
-    Raises :class:`AudioError` naming the file when it cannot be decoded, is
-    empty, or holds non-finite samples.
+    Raises :class:`AudioError` naming the file when it is missing, is not a
+    regular file (a FIFO, a device), cannot be decoded, is empty, or holds
+    non-finite samples.
     """
     path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise AudioError(f"{path}: not a regular file")
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises several types for unreadable files

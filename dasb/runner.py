@@ -355,4 +355,4 @@ def _row_card(row: str) -> Card:
 
 
 def _with_message(result: Result, note: str) -> Result:
-    return Result(**{**result.__dict__, "message": note})
+    return Result(**{**result.__dict__, "message": "; ".join(filter(None, [result.message, note]))})

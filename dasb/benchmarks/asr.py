@@ -48,14 +48,18 @@ class ASR(CorpusBenchmark):
         return {"wer": False, "cer": False, "dwer": False, "dcer": False}
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
-        """Utterances with transcripts, round-robin over speakers, distinct sentences first."""
+        """Utterances with transcripts, round-robin over speakers, distinct sentences first.
+
+        Those without a transcript follow, so that :meth:`run` reports them as skipped.
+        """
         seen: set[str] = set()
         fresh, repeated = [], []
         for u in utterances:
             if u.text:
                 (repeated if u.text in seen else fresh).append(u)
                 seen.add(u.text)
-        return spread_over_speakers(fresh + repeated, self.settings.get("max_utterances"))
+        untranscribed = [u for u in utterances if not u.text]
+        return spread_over_speakers(fresh + repeated, self.settings.get("max_utterances")) + untranscribed
 
     def setup(self) -> None:
         if self._asr is None:
@@ -73,9 +77,11 @@ class ASR(CorpusBenchmark):
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         self.setup()
         assert self._asr is not None
+        untranscribed = [it.utterance.id for it in items if not it.utterance.text]
         items = [it for it in items if it.utterance.text]
         if not items:
             raise ValueError("the asr benchmark needs utterances with transcripts")
+        skipped = [Result(m, None, uid, "skipped", "no transcript") for uid in untranscribed for m in self.metrics()]
         originals = self.transcribe([resample(it.reference, it.sample_rate, SAMPLE_RATE) for it in items])
         decoded = self.transcribe([resample(it.decoded, it.sample_rate, SAMPLE_RATE) for it in items])
         norm = self._asr.normalize
@@ -96,14 +102,15 @@ class ASR(CorpusBenchmark):
                 if counts.length > 0:
                     note = None if hyp is None else f"hypothesis: {hyp!r}"
                     results.append(Result(metric, counts.rate, uid, message=note, row=row))
+        note = f"{len(untranscribed)} utterance(s) without a transcript not scored" if untranscribed else None
         for (row, metric), counts in scores.items():
-            results.append(_corpus_rate(metric, counts, row))
-        return results
+            results.append(_corpus_rate(metric, counts, row, note))
+        return skipped + results
 
 
-def _corpus_rate(metric: str, counts: list[EditCounts], row: str | None) -> Result:
+def _corpus_rate(metric: str, counts: list[EditCounts], row: str | None, note: str | None = None) -> Result:
     try:
         s = summarize_ratio([c.edits for c in counts], [c.length for c in counts])
     except ValueError as err:  # e.g. the recogniser heard nothing in any original
         return Result(metric, None, None, "error", f"{metric}: {err}", row=row)
-    return Result(metric, s.mean, None, "ok", None, s.stderr, s.ci_low, s.ci_high, s.n, row=row)
+    return Result(metric, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row)

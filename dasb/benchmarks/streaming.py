@@ -31,6 +31,7 @@ from dasb.audio import resample, to_channels
 from dasb.augment import centre_crop
 from dasb.benchmarks.aggregate import utterance_results
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.items import describe
 from dasb.registry import METRICS
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
@@ -91,13 +92,23 @@ class Streaming(CorpusBenchmark):
         if not items:
             raise ValueError("no utterances to stream")
         values: dict[str, dict[str, float]] = {m: {} for m in self.metrics()}
+        failed: dict[str, str] = {}  # one utterance that cannot be streamed (e.g. too short) fails alone
         for item in items:
-            for metric, value in self._score(item, tokenizer).items():
+            try:
+                scores = self._score(item, tokenizer)
+            except Exception as err:
+                failed[item.utterance.id] = f"utterance {item.utterance.id} ({item.utterance.audio}): {describe(err)}"
+                continue
+            for metric, value in scores.items():
                 values[metric][item.utterance.id] = value
+        note = f"{len(failed)} of {len(items)} utterances failed and are excluded (see per-utterance errors)" if failed else None
         results: list[Result] = []
         for metric, per_utt in values.items():
+            results += [Result(metric, None, uid, "error", msg) for uid, msg in failed.items()]
             if per_utt:
-                results += utterance_results(metric, per_utt)
+                results += utterance_results(metric, per_utt, note)
+            elif failed:
+                results.append(Result(metric, None, None, "error", f"no utterance could be streamed; first error: {next(iter(failed.values()))}"))
             else:
                 reason = f"{tokenizer.info.name} is encode-only: no reconstruction to compare"
                 results.append(Result(metric, None, status="skipped", message=reason))

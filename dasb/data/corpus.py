@@ -19,7 +19,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from dasb.hashing import hash_bytes
+from dasb.hashing import hash_parts
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
 MINI_DIR = Path(__file__).parent / "mini"
@@ -71,15 +71,11 @@ class Corpus:
     @cached_property
     def hash(self) -> str:
         """Hash of ids, labels and the audio files' bytes: same hash, same data."""
-        parts = []
+        parts: list[bytes | Path] = []
         for u in self.utterances:
-            meta = json.dumps([u.id, u.text, u.speaker]).encode()
-            try:
-                content = Path(u.audio).read_bytes()
-            except OSError as err:  # a missing file still gets a stable, distinct hash
-                content = f"unreadable: {err.strerror}".encode()
-            parts += [meta, content]
-        return hash_bytes(*parts)
+            # A missing or non-regular file still gets a stable, distinct hash.
+            parts += [json.dumps([u.id, u.text, u.speaker]).encode(), Path(u.audio)]
+        return hash_parts(*parts)
 
     def write_manifest(self, path: str | Path) -> None:
         """Write the corpus as a JSONL manifest with paths relative to ``path``'s folder."""
@@ -103,10 +99,14 @@ def read_manifest(path: str | Path, name: str | None = None) -> Corpus:
             utts.append(Utterance.from_dict(json.loads(line), path.parent))
         except (json.JSONDecodeError, ValueError) as err:
             raise ValueError(f"{path}:{lineno}: {err}") from err
+        except (TypeError, AttributeError) as err:  # valid JSON that is not an object of the right types
+            raise ValueError(f"{path}:{lineno}: not a manifest entry ({type(err).__name__}: {err})") from err
     return Corpus(name or path.parent.name, utts)
 
 
 def _info(path: Path) -> tuple[float | None, int | None]:
+    if not path.is_file():  # a FIFO would block soundfile; loading it yields an error record
+        return None, None
     try:
         i = sf.info(str(path))
         return i.frames / i.samplerate, int(i.samplerate)
@@ -137,6 +137,12 @@ def read_folder(root: str | Path, name: str | None = None) -> Corpus:
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
         raise ValueError(f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
+    stems: dict[Path, list[Path]] = {}
+    for p in files:
+        stems.setdefault(p.with_suffix(""), []).append(p)
+    clashes = ["; ".join(str(p) for p in same) for same in stems.values() if len(same) > 1]
+    if clashes:
+        raise ValueError(f"{root}: these files would be the same utterance (keep one of each): {' | '.join(clashes)}")
     utts = []
     for p in files:
         txt = p.with_suffix(".txt")
@@ -155,9 +161,15 @@ def load_corpus(spec: str | Path) -> Corpus:
     if not path.exists():
         raise FileNotFoundError(f"dataset {str(spec)!r}: no such file or folder (or use 'mini', the embedded corpus)")
     if path.is_file():
-        return read_manifest(path)
-    if (path / "manifest.jsonl").exists():
-        return read_manifest(path / "manifest.jsonl", path.name)
-    if any(path.rglob("*.trans.txt")):
-        return read_librispeech(path)
-    return read_folder(path)
+        corpus = read_manifest(path)
+    elif path.is_dir() and (path / "manifest.jsonl").exists():
+        corpus = read_manifest(path / "manifest.jsonl", path.name)
+    elif path.is_dir() and any(path.rglob("*.trans.txt")):
+        corpus = read_librispeech(path)
+    elif path.is_dir():
+        corpus = read_folder(path)
+    else:
+        raise ValueError(f"dataset {str(spec)!r}: not a manifest file or a folder")
+    if not corpus.utterances:
+        raise ValueError(f"dataset {str(spec)!r}: no utterances")
+    return corpus

@@ -6,6 +6,7 @@ the rate a metric is defined at goes through :func:`dasb.audio.resample`.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from functools import lru_cache
 
@@ -17,9 +18,21 @@ from dasb.audio import resample
 from dasb.metrics.base import Metric, MetricError
 
 
+PESQ_MIN_MS = 250.0  # the P.862 implementation refuses shorter signals (Fs / 4 samples)
+STOI_MIN_MS = 396.8  # 30 frames of 256 samples with hop 128 at 10 kHz: one intermediate intelligibility segment
+
+
+def _require_duration(metric: str, ref: np.ndarray, est: np.ndarray, sr: int, min_ms: float) -> None:
+    """Raise MetricError when the shorter signal is below the metric's minimum duration."""
+    ms = 1000 * min(ref.shape[-1], est.shape[-1]) / sr
+    if ms < min_ms:
+        raise MetricError(f"too short for {metric}: {ms:.1f} ms (needs {math.ceil(min_ms)} ms)")
+
+
 def _pesq(ref: np.ndarray, est: np.ndarray, sr: int, rate: int, mode: str) -> float:
     from pesq import PesqError, pesq
 
+    _require_duration("PESQ", ref, est, sr, PESQ_MIN_MS)
     ref_r = resample(ref[None].astype(np.float32), sr, rate)[0]
     est_r = resample(est[None].astype(np.float32), sr, rate)[0]
     try:
@@ -41,6 +54,7 @@ def pesq_nb(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
 def _stoi(ref: np.ndarray, est: np.ndarray, sr: int, extended: bool) -> float:
     from pystoi import stoi as pystoi_stoi
 
+    _require_duration("STOI", ref, est, sr, STOI_MIN_MS)
     # pystoi warns and returns a placeholder 1e-5 when too few speech frames remain.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -91,9 +105,11 @@ def _mel(sr: int, n_fft: int) -> torchaudio.transforms.MelSpectrogram:
 def mel_distance(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     """Mean absolute difference of log10 mel magnitudes, averaged over three resolutions."""
     out = []
-    scale = sr / 16000
-    for base in MEL_RESOLUTIONS:
-        mel = _mel(sr, int(2 ** round(np.log2(base * scale))))
+    n_ffts = [int(2 ** round(np.log2(base * sr / 16000))) for base in MEL_RESOLUTIONS]
+    # Centred frames reflect-pad by n_fft / 2, which needs more samples than that.
+    _require_duration("mel distance", ref, est, sr, 1000 * (max(n_ffts) // 2 + 1) / sr)
+    for n_fft in n_ffts:
+        mel = _mel(sr, n_fft)
         a = mel(torch.from_numpy(ref.astype(np.float32)))
         b = mel(torch.from_numpy(est.astype(np.float32)))
         out.append(float((torch.log10(a + 1e-5) - torch.log10(b + 1e-5)).abs().mean()))
