@@ -1,0 +1,51 @@
+"""Helpers for the tests of the tokenizers dasb ports from their authors' code (GLM-4-Voice, BigCodec, Stable Codec)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from dasb.testing import speech_like_signal
+from dasb.tokenizers.base import AudioTokenizer
+from dasb.tokenizers.cards import get_card
+from dasb.tokenizers.hf_base import WeightsUnavailable
+
+MANIFESTS = Path(__file__).parent / "manifests"
+
+
+def assert_matches_manifest(module: torch.nn.Module, name: str) -> None:
+    """The module's state-dict keys and shapes equal ``tests/manifests/<name>.json`` (derived from the authors'
+    model definition; its ``how`` field says how)."""
+    want = json.loads((MANIFESTS / f"{name}.json").read_text(encoding="utf-8"))["state_dict"]
+    got = {k: list(v.shape) for k, v in module.state_dict().items()}
+    assert sorted(set(want) - set(got)) == [], "keys of the authors' model missing here"
+    assert sorted(set(got) - set(want)) == [], "keys here that the authors' model does not have"
+    assert {k: v for k, v in got.items() if want[k] != v} == {}, "shapes differ from the authors' model"
+
+
+def clip(tok: AudioTokenizer, seconds: float = 1.3) -> tuple[torch.Tensor, torch.Tensor]:
+    """A speech-like clip ``[1, 1, N]`` at the tokenizer's rate and its length."""
+    x = torch.from_numpy(speech_like_signal(seconds, tok.info.sample_rate))[None]
+    return x, torch.tensor([x.shape[-1]])
+
+
+def card_from_weights_dir(name: str, weights: Path, monkeypatch) -> AudioTokenizer:
+    """The card ``name`` built through its real loading path, its files found under ``$DASB_WEIGHTS``."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("DASB_WEIGHTS", str(weights))
+    return get_card(name).build()
+
+
+def assert_missing_weights_fail_fast(name: str, tmp_path: Path, monkeypatch, *expected: str) -> None:
+    """Building the card without its weights raises WeightsUnavailable within 5 s, naming what to provide."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("DASB_WEIGHTS", str(tmp_path / "empty"))
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailable) as err:
+        get_card(name).build()
+    assert time.perf_counter() - start < 5
+    for text in expected:
+        assert text in str(err.value)
