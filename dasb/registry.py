@@ -111,6 +111,7 @@ for _name, _cls in (("encodec", "EncodecTokenizer"), ("dac", "DacTokenizer"), ("
                     ("higgs-audio-v2", "HiggsAudioV2Tokenizer"), ("xcodec2", "Xcodec2Tokenizer"),
                     ("neucodec", "NeuCodecTokenizer")):
     ADAPTERS.register(_name, f"dasb.tokenizers.hf_codecs:{_cls}")
+ADAPTERS.register("bigcodec", "dasb.tokenizers.bigcodec:BigCodecTokenizer")
 ADAPTERS.register("glm4voice", "dasb.tokenizers.glm4voice:GLM4VoiceTokenizer")
 ADAPTERS.register("ssl-kmeans", "dasb.tokenizers.ssl_kmeans:SSLKMeansTokenizer")
 for _name, _cls in (("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokenizerTokenizer"), ("s3tokenizer", "S3Tokenizer")):

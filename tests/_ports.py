@@ -18,8 +18,11 @@ MANIFESTS = Path(__file__).parent / "manifests"
 
 def assert_matches_manifest(module: torch.nn.Module, name: str) -> None:
     """The module's state-dict keys and shapes equal ``tests/manifests/<name>.json`` (derived from the authors'
-    model definition; its ``how`` field says how)."""
+    model definition; its ``how`` field says how). A manifest of several checkpoint entries (``{entry: {key:
+    shape}}``) is compared as ``entry.key``."""
     want = json.loads((MANIFESTS / f"{name}.json").read_text(encoding="utf-8"))["state_dict"]
+    if all(isinstance(v, dict) for v in want.values()):
+        want = {f"{entry}.{k}": shape for entry, part in want.items() for k, shape in part.items()}
     got = {k: list(v.shape) for k, v in module.state_dict().items()}
     assert sorted(set(want) - set(got)) == [], "keys of the authors' model missing here"
     assert sorted(set(got) - set(want)) == [], "keys here that the authors' model does not have"
