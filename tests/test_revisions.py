@@ -138,6 +138,8 @@ UNPINNED = {
     "xcodec-hubert-ls-0.5kbps", "xcodec-hubert-ls-2kbps", "xcodec-hubert-ls-4kbps",  # none found
     "neucodec",  # the commits found predate the transformers-format files
     "dasb-hubert-large-k1000", "dasb-wav2vec2-large-k1000",  # ssl_kmeans.yaml: none found
+    "glm-4-voice-tokenizer",  # none found
+    "bigcodec",  # none found; the file is pinned by its sha256 instead
 }
 
 
