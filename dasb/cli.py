@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from dasb.registry import ADAPTERS, BENCHMARKS, METRICS, RegistryError
 from dasb.results.store import REJECTED_FILE, RunDirInUse
@@ -228,8 +229,15 @@ def _device(text: str) -> str:
     return text
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (the full usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dasb", description="Benchmark discrete audio tokenizers.")
+    p = _Parser(prog="dasb", description="Benchmark discrete audio tokenizers.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list tokenizers, benchmarks, metrics, adapters or suites")
@@ -321,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RegistryError, FileNotFoundError, ValueError, RunDirInUse) as err:
+    except (RegistryError, OSError, ValueError, RunDirInUse) as err:  # user mistakes: one line, no traceback
         print(f"dasb: error: {err}", file=sys.stderr)
         return 2
 
