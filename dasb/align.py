@@ -8,6 +8,10 @@ waveform peak is meaningless, and the energy envelopes are correlated instead:
 log energies in log-spaced frequency bands, whose correlations are summed over
 bands. On Codec2 this gives lags consistent within a few milliseconds across
 utterances, where one broadband envelope scattered by over 15 ms.
+
+When there is nothing to correlate (a silent or constant signal, a signal of
+one sample, no positive correlation within the search range) the delay is
+unknown, :class:`NothingToAlign`, never a measured 0.
 """
 from __future__ import annotations
 
@@ -15,12 +19,18 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import correlate, fftconvolve
 
+from dasb.metrics.base import is_flat
+
 MAX_DELAY_S = 0.2
 ENVELOPE_HOP_S = 0.001
 ENVELOPE_WIN_S = 0.02
 ENVELOPE_BANDS = 16
 ENVELOPE_LOWEST_HZ = 100.0
 ENVELOPE_FLOOR_DB = 80.0  # below the loudest band-frame: keeps log(0) out of silences
+
+
+class NothingToAlign(ValueError):
+    """The signals carry no evidence of any delay; the message says why."""
 
 
 def _best_lag(ref: np.ndarray, est: np.ndarray, max_lag: int) -> int:
@@ -35,8 +45,8 @@ def _best_lag(ref: np.ndarray, est: np.ndarray, max_lag: int) -> int:
     zero = ref.shape[-1] - 1
     lo, hi = max(0, zero - max_lag), min(len(corr), zero + max_lag + 1)
     window = corr[lo:hi]
-    if window.size == 0 or not np.max(window) > 0:  # silence: no evidence of any shift
-        return 0
+    if window.size == 0 or not np.max(window) > 0:
+        raise NothingToAlign(f"no positive cross-correlation within ±{max_lag} lags: the delay is unknown")
     return int(np.argmax(window)) + lo - zero
 
 
@@ -56,8 +66,12 @@ def estimate_delay(ref: np.ndarray, est: np.ndarray, sr: int, method: str = "wav
     """Delay of ``est`` relative to ``ref`` in samples (1-D arrays at ``sr``).
 
     ``method`` is ``"waveform"`` or ``"envelope"``; the search covers
-    ±``MAX_DELAY_S`` seconds.
+    ±``MAX_DELAY_S`` seconds. Raises :class:`NothingToAlign` when there is nothing to correlate.
     """
+    for name, x in (("reference", ref), ("decoded audio", est)):
+        if x.size < 2 or is_flat(x):
+            raise NothingToAlign(f"the {name} is silent, constant or shorter than 2 samples ({x.size}): "
+                                 "there is nothing to correlate, so the delay is unknown")
     max_lag = int(MAX_DELAY_S * sr)
     if method == "waveform":
         return _best_lag(ref, est, max_lag)
@@ -79,8 +93,12 @@ def apply_delay(ref: np.ndarray, est: np.ndarray, lag: int) -> tuple[np.ndarray,
     return ref[:n], est[:n]
 
 
-def align(ref: np.ndarray, est: np.ndarray, sr: int, method: str = "waveform") -> tuple[np.ndarray, np.ndarray, int]:
-    """Estimate and remove the delay; returns aligned ``ref``, ``est`` and the lag."""
-    lag = estimate_delay(ref, est, sr, method)
-    ref, est = apply_delay(ref, est, lag)
+def align(ref: np.ndarray, est: np.ndarray, sr: int, method: str = "waveform") -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Estimate and remove the delay; returns aligned ``ref``, ``est`` and the lag (None, and no
+    shift, when there is nothing to align on)."""
+    try:
+        lag: int | None = estimate_delay(ref, est, sr, method)
+    except NothingToAlign:
+        lag = None
+    ref, est = apply_delay(ref, est, lag or 0)
     return ref, est, lag

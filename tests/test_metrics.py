@@ -4,7 +4,7 @@ import pytest
 from pesq import pesq
 from pystoi import stoi
 
-from dasb.align import align, estimate_delay
+from dasb.align import NothingToAlign, align, estimate_delay
 from dasb.audio import load_audio, resample
 from dasb.data.corpus import load_corpus
 from dasb.metrics import MetricError
@@ -61,6 +61,34 @@ def test_silent_reference_is_an_error_not_a_score():
     for metric in (PESQ_WB, STOI, SI_SDR):
         with pytest.raises(MetricError, match="silent"):
             metric(sil, speech_like_signal(1.0, 16000)[0], 16000)
+
+
+@pytest.mark.parametrize("decoded", ["zeros", "constant", "noise_at_-100dBFS"])
+def test_silent_or_constant_decoded_audio_is_an_error_not_a_score(speech, decoded):
+    """A decoder that outputs silence scored SI-SDR 0 dB (epsilon over epsilon) and a constant one STOI 0.49,
+    above a decoder that outputs noise; both recorded a measured delay of 0."""
+    from dasb.benchmarks.reconstruction import Reconstruction, score_decoded
+
+    x, sr = speech
+    est = {"zeros": np.zeros_like(x), "constant": np.full_like(x, 0.1),
+           "noise_at_-100dBFS": 1e-5 * np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)}[decoded]
+    scores = score_decoded(x, est, sr, "waveform", Reconstruction()._metrics)
+    for metric in ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr"):
+        assert isinstance(scores[metric], MetricError) and "silent or constant" in str(scores[metric]), metric
+    assert isinstance(scores["delay_ms"], NothingToAlign) and "nothing to correlate" in str(scores["delay_ms"])
+    assert scores["mel_distance"] > 2  # defined: far from the reference
+    noisy = score_decoded(x, _degrade(x, snr_db=-20), sr, "waveform", Reconstruction()._metrics)
+    assert all(isinstance(v, float) for v in noisy.values())
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_a_delay_is_never_measured_from_nothing(speech, n):
+    x, sr = speech
+    with pytest.raises(NothingToAlign):
+        estimate_delay(x[:n], x[:n], sr)
+    with pytest.raises(NothingToAlign, match="silent"):
+        estimate_delay(x, np.zeros_like(x), sr, "envelope")
+    assert align(x, np.zeros_like(x), sr)[2] is None  # no shift applied
 
 
 @pytest.mark.parametrize("delay", [1, 37, 160, 300])

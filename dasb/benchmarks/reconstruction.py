@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dasb.align import apply_delay, estimate_delay
+from dasb.align import NothingToAlign, apply_delay, estimate_delay
 from dasb.benchmarks.base import Item, UtteranceBenchmark
 from dasb.metrics.base import Metric
 from dasb.registry import METRICS
@@ -57,13 +57,18 @@ def score_decoded(reference: np.ndarray, decoded: np.ndarray, sr: int, align: st
                   metrics: list[Metric]) -> dict[str, float | Exception]:
     """``delay_ms`` and each metric of ``decoded`` against ``reference`` (mono, same rate) after alignment.
 
-    A metric that fails maps to its exception (an error row naming it), never to a number.
+    A metric that fails maps to its exception (an error row naming it), never to a number; so does
+    ``delay_ms`` when there is nothing to correlate (silent or constant audio).
     """
     size = int(SEGMENT_S * sr)
-    lag = estimate_delay(reference[:size], decoded[:size], sr, align)
+    out: dict[str, float | Exception] = {}
+    try:
+        lag = estimate_delay(reference[:size], decoded[:size], sr, align)
+        out["delay_ms"] = 1000.0 * lag / sr
+    except NothingToAlign as err:  # an error row, not a measured 0; the metrics say what they can
+        lag, out["delay_ms"] = 0, err
     ref, est = apply_delay(reference, decoded, lag)
     spans = segments(len(ref), size)
-    out: dict[str, float | Exception] = {"delay_ms": 1000.0 * lag / sr}
     for metric in metrics:
         try:
             values = [metric(ref[a:b], est[a:b], sr) for a, b in spans]

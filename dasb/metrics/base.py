@@ -14,13 +14,20 @@ class MetricError(RuntimeError):
     """A metric could not be computed for this input; becomes an error record."""
 
 
+def is_flat(x: np.ndarray) -> bool:
+    """Silent or constant: no sample deviates from the mean by :data:`SILENCE_PEAK` (empty counts)."""
+    return x.size == 0 or float(np.max(np.abs(x - x.mean()))) < SILENCE_PEAK
+
+
 @dataclass(frozen=True)
 class Metric:
     """An intrusive signal metric ``fn(ref, est, sr) -> float`` on aligned 1-D arrays.
 
     ``lower``/``upper`` bound the value where the metric has bounds; a value
     outside them, or a non-finite value, is raised as :class:`MetricError`
-    rather than recorded.
+    rather than recorded. ``needs_varying_estimate``: the metric is undefined
+    when ``est`` is silent or constant (SI-SDR would be epsilon over epsilon,
+    STOI a correlation with a flat envelope), so such audio is an error.
     """
 
     name: str
@@ -30,12 +37,16 @@ class Metric:
     unit: str = ""
     lower: float | None = None
     upper: float | None = None
+    needs_varying_estimate: bool = False
 
     def __call__(self, ref: np.ndarray, est: np.ndarray, sr: int) -> float:
         if ref.ndim != 1 or est.ndim != 1 or len(ref) != len(est):
             raise MetricError(f"{self.name}: needs two aligned 1-D signals, got {ref.shape} and {est.shape}")
         if len(ref) == 0 or np.max(np.abs(ref)) < SILENCE_PEAK:
             raise MetricError(f"{self.name}: the reference is silent (peak below {SILENCE_PEAK}); intrusive metrics are undefined")
+        if self.needs_varying_estimate and is_flat(est):
+            raise MetricError(f"{self.name}: the decoded audio is silent or constant (no sample deviates from its mean "
+                              f"by {SILENCE_PEAK}); {self.name} is undefined for it")
         value = float(self.fn(ref, est, sr))
         if not np.isfinite(value):
             raise MetricError(f"{self.name}: computed a non-finite value ({value})")

@@ -116,9 +116,12 @@ def mel_distance(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     return float(np.mean(out))
 
 
-PESQ_WB = Metric("pesq_wb", pesq_wb, True, "Wide-band PESQ at 16 kHz", "MOS", 1.0, 4.65)
-PESQ_NB = Metric("pesq_nb", pesq_nb, True, "Narrow-band PESQ at 8 kHz", "MOS", 1.0, 4.65)
-STOI = Metric("stoi", stoi, True, "Short-time objective intelligibility", "", -1.0, 1.0)
-ESTOI = Metric("estoi", estoi, True, "Extended STOI", "", -1.0, 1.0)
-SI_SDR = Metric("si_sdr", si_sdr, True, "Scale-invariant signal-to-distortion ratio", "dB")
+# Silent or constant decoded audio: PESQ's level alignment divides by its power (NaN), STOI and SI-SDR
+# become 0/0 (a constant decode scored STOI 0.49 and SI-SDR 0 dB, above -46 dB for noise). The mel
+# distance stays defined: a silent spectrum is simply far from the reference's.
+PESQ_WB = Metric("pesq_wb", pesq_wb, True, "Wide-band PESQ at 16 kHz", "MOS", 1.0, 4.65, needs_varying_estimate=True)
+PESQ_NB = Metric("pesq_nb", pesq_nb, True, "Narrow-band PESQ at 8 kHz", "MOS", 1.0, 4.65, needs_varying_estimate=True)
+STOI = Metric("stoi", stoi, True, "Short-time objective intelligibility", "", -1.0, 1.0, needs_varying_estimate=True)
+ESTOI = Metric("estoi", estoi, True, "Extended STOI", "", -1.0, 1.0, needs_varying_estimate=True)
+SI_SDR = Metric("si_sdr", si_sdr, True, "Scale-invariant signal-to-distortion ratio", "dB", needs_varying_estimate=True)
 MEL_DISTANCE = Metric("mel_distance", mel_distance, False, "Multi-resolution log10-mel L1 distance", "", 0.0)
