@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
@@ -325,7 +326,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+_python_format_warning = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    """dasb's own warning classes (e.g. a broken card file) are messages to the user: one line, no code."""
+    if category.__module__.startswith("dasb."):
+        return f"dasb: warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _format_warning
     args = parser().parse_args(argv)
     try:
         return args.func(args)

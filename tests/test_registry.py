@@ -54,3 +54,27 @@ def test_third_party_plugin_runs_through_the_cli(tmp_path):
     assert "toy-sign" in run.stdout
     board = subprocess.run([sys.executable, "-m", "dasb", "leaderboard", str(out)], env=env, capture_output=True, text=True, check=True)
     assert "toy-sign" in board.stdout and "reconstruction/toy_peak_error ↓" in board.stdout
+
+
+def test_a_broken_card_file_is_reported_once_and_the_other_cards_work(tmp_path, monkeypatch, capsys):
+    from dasb.cli import main
+    from dasb.tokenizers.cards import CardFileWarning, load_cards
+
+    (tmp_path / "a_good.yaml").write_text("cards:\n  - name: good-card\n    adapter: pcm\n    params: {bits: 8}\n")
+    (tmp_path / "b_syntax.yaml").write_text("defaults: {adapter: pcm}\ncards:\n  - name: x\n    params: {bits: 8\n  - name: y\n")
+    (tmp_path / "c_fields.yaml").write_text("cards:\n  - name: fine\n    adapter: pcm\n  - name: odd\n    adapter: pcm\n    colour: red\n")
+    (tmp_path / "d_twice.yaml").write_text("name: pcm8\nadapter: pcm\n")
+    monkeypatch.setenv("DASB_CARDS", str(tmp_path))
+    with pytest.warns(CardFileWarning) as caught:
+        cards = load_cards()
+        load_cards()  # reported once, not on every lookup
+    assert "good-card" in cards and "pcm8" in cards and cards["pcm8"].adapter == "pcm"
+    assert sorted(str(w.message).split(": ")[1] for w in caught) == [
+        f"{tmp_path / 'b_syntax.yaml'}:5", f"{tmp_path / 'c_fields.yaml'}:4", f"{tmp_path / 'd_twice.yaml'}:1"]
+    assert get_card("good-card").build().info.num_codebooks == 1
+    assert main(["info", "good-card"]) == 0 and '"good-card"' in capsys.readouterr().out
+    listed = subprocess.run([sys.executable, "-m", "dasb", "list", "tokenizers"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert listed.returncode == 0 and "good-card" in listed.stdout and "pcm16" in listed.stdout
+    assert listed.stderr.count("dasb: warning: tokenizer card file left out") == 3 and "Traceback" not in listed.stderr
+    assert f"{tmp_path / 'b_syntax.yaml'}:5: invalid YAML" in listed.stderr

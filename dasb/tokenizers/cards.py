@@ -15,10 +15,15 @@ passed to the adapter when set), ``license``, ``paper``, ``description``, and
 adapter with no card is usable under its own name with default parameters.
 Extra card folders come from the ``DASB_CARDS`` environment variable
 (``os.pathsep``-separated).
+
+A card file that cannot be read (YAML syntax, a missing or unknown field, a
+name defined twice) is reported once per process as a :class:`CardFileWarning`
+naming the file and line, and its cards are left out; every other card works.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -83,21 +88,65 @@ class Card:
         return tok.to(device)
 
 
+class CardFileWarning(UserWarning):
+    """A card file was left out because it cannot be read; the message names the file and line."""
+
+
+class CardFileError(ValueError):
+    """A card file cannot be read: ``path:line: problem``."""
+
+    def __init__(self, path: Path, line: int | None, problem: str) -> None:
+        super().__init__(f"{path}{'' if line is None else f':{line}'}: {problem}")
+
+
+_reported: set[str] = set()  # broken card files already reported in this process
+
+
+def _report(message: str) -> None:
+    if message not in _reported:
+        _reported.add(message)
+        warnings.warn(f"tokenizer card file left out: {message}", CardFileWarning, stacklevel=3)
+
+
+def _entry_lines(root: yaml.Node | None) -> list[int]:
+    """1-based line of each card in a composed card file (the file itself when it holds one card)."""
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "cards" and isinstance(value, yaml.SequenceNode):
+                return [item.start_mark.line + 1 for item in value.value]
+    return [1]
+
+
 def _cards_in_file(path: Path) -> list[Card]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The cards of one file; :class:`CardFileError` naming the file and line when it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise CardFileError(path, mark.line + 1 if mark else None, f"invalid YAML: {err.problem or err.context}") from err
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as err:
+        raise CardFileError(path, None, f"cannot read it: {err}") from err
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a card file must be a mapping")
-    entries = data.get("cards", [data]) if "cards" in data else [data]
+        raise CardFileError(path, 1, "a card file must be a mapping")
+    entries = data["cards"] if "cards" in data else [data]
     defaults = data.get("defaults", {})
+    if not isinstance(entries, list) or not isinstance(defaults, dict):
+        raise CardFileError(path, 1, "'cards' must be a list and 'defaults' a mapping")
     cards = []
-    for entry in entries:
+    for entry, line in zip(entries, _entry_lines(root)):
+        if not isinstance(entry, dict):
+            raise CardFileError(path, line, "a card must be a mapping")
         merged = {**defaults, **entry}
         unknown = set(merged) - set(CARD_FIELDS)
         if unknown:
-            raise ValueError(f"{path}: card {merged.get('name')!r} has unknown fields {sorted(unknown)}")
+            raise CardFileError(path, line, f"card {merged.get('name')!r} has unknown fields {sorted(unknown)}")
         if "name" not in merged or "adapter" not in merged:
-            raise ValueError(f"{path}: every card needs 'name' and 'adapter'")
-        cards.append(Card(**merged, source=str(path)))
+            raise CardFileError(path, line, "every card needs 'name' and 'adapter'")
+        if not isinstance(merged.get("params", {}), dict):
+            raise CardFileError(path, line, f"card {merged['name']!r}: 'params' must be a mapping")
+        cards.append(Card(**merged, source=f"{path}:{line}"))
     return cards
 
 
@@ -108,13 +157,23 @@ def card_dirs() -> list[Path]:
 
 
 def load_cards() -> dict[str, Card]:
-    """All cards by name, plus a default card for each adapter that has none of its name."""
+    """All cards by name, plus a default card for each adapter that has none of its name.
+
+    A card file that cannot be read, or a second card of one name, is reported
+    (:class:`CardFileWarning`, once) and left out.
+    """
     cards: dict[str, Card] = {}
     for folder in card_dirs():
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-            for card in _cards_in_file(path):
+            try:
+                found = _cards_in_file(path)
+            except CardFileError as err:
+                _report(str(err))
+                continue
+            for card in found:
                 if card.name in cards:
-                    raise ValueError(f"tokenizer card {card.name!r} defined twice: {cards[card.name].source} and {path}")
+                    _report(f"{card.source}: card {card.name!r} is already defined at {cards[card.name].source}")
+                    continue
                 cards[card.name] = card
     for adapter in ADAPTERS.names():
         if adapter not in cards and ADAPTERS.source(adapter) != "dasb":
