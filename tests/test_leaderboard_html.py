@@ -1,6 +1,8 @@
 """The leaderboard site, merging, paired comparison, Pareto front and listening examples."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import struct
@@ -134,6 +136,42 @@ def test_script_in_a_name_is_text(site: Path) -> None:
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in index
     page = site / tok_page(EVIL)
     assert page.exists() and re.fullmatch(r"tok-[A-Za-z0-9._-]+\.html", page.name)
+
+
+def test_exports_are_inert_in_spreadsheets_and_markdown(tmp_path: Path) -> None:
+    formula = "=HYPERLINK(\"http://x\",\"y\")"
+    recs = [r for r in _records() if r.tokenizer in ("alpha", EVIL)]
+    for r in recs:
+        if r.tokenizer == "alpha":
+            r.tokenizer = formula
+        if r.metric == "delay_ms" and r.value is not None:
+            r.value = -0.25  # a real negative number stays a number
+    meta = _meta()
+    meta[formula] = meta.pop("alpha")
+    table = build(recs, meta)
+    rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
+    names = {row["tokenizer"] for row in rows}
+    assert names == {"'" + formula, EVIL}
+    assert all(not v.startswith(("=", "+", "@")) for row in rows for v in row.values())
+    assert {row["reconstruction/delay_ms"] for row in rows} == {"-0.25"}
+    md = render(table, "md")
+    assert "<script>" not in md and "&lt;script&gt;" in md
+
+
+def test_site_never_copies_what_a_symlink_leads_to_outside_the_run(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path / "run")
+    secret = tmp_path / "secret.flac"
+    secret.write_bytes(b"not for publishing")
+    ref, dec = example_paths(run, "alpha", "u00")
+    dec.parent.mkdir(parents=True)
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(ref), np.zeros(1600, dtype=np.float32), 16000, format="FLAC")
+    dec.symlink_to(secret)
+    (ref.parent / "u01.flac").symlink_to("/etc/hostname")
+    with pytest.warns(UserWarning, match="outside its run directory"):
+        write_site(merge_runs([run]), tmp_path / "site")
+    copied = sorted(p.relative_to(tmp_path / "site").as_posix() for p in (tmp_path / "site" / "audio").rglob("*"))
+    assert copied == ["audio/reference", "audio/reference/u00.flac"]
 
 
 def test_pareto_front_hand_checked() -> None:

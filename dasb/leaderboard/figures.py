@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,24 +87,37 @@ class Listening:
 
 
 def copy_listening(data: SiteData, out: Path) -> Listening:
-    """Copy the run directories' listening examples next to the site (the first run dir holding a file wins)."""
+    """Copy the run directories' listening examples next to the site (the first run dir holding a file wins).
+
+    Only regular files inside their run directory are copied: a symlink leading out of it (to a system
+    file, say) is skipped with a warning, so a site never publishes what the run did not write.
+    """
     found = Listening()
     by_safe = {safe_name(t): t for t in data.tokenizers}
     for run_dir in data.merged.run_dirs:
         base = run_dir / AUDIO_DIR
         for path in sorted((base / "reference").glob("*.flac")):
-            if path.stem not in found.reference:
+            if path.stem not in found.reference and _inside(path, run_dir):
                 found.reference[path.stem] = _copy(path, base, out)
         for path in sorted((base / "decoded").glob("*/*.flac")):
             tok = by_safe.get(path.parent.name)
-            if tok is not None and path.stem not in found.decoded.setdefault(tok, {}):
+            if tok is not None and path.stem not in found.decoded.setdefault(tok, {}) and _inside(path, run_dir):
                 found.decoded[tok][path.stem] = _copy(path, base, out)
     found.utterances = sorted(found.reference)
     return found
 
 
+def _inside(path: Path, run_dir: Path) -> bool:
+    """``path`` resolves (symlinks followed) to a regular file inside ``run_dir``; warns when it does not."""
+    real = path.resolve()
+    if real.is_relative_to(run_dir.resolve()) and real.is_file():
+        return True
+    warnings.warn(f"listening example {path} leads to {real}, outside its run directory or not a file: not copied")
+    return False
+
+
 def _copy(path: Path, base: Path, out: Path) -> str:
     rel = Path(AUDIO_DIR) / path.relative_to(base)
     (out / rel).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, out / rel)
+    shutil.copyfile(path.resolve(), out / rel)
     return rel.as_posix()

@@ -7,6 +7,7 @@ record is an error or was skipped shows that status, never a number.
 """
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -135,11 +136,32 @@ def _fmt(value: object) -> str:
     return "" if value is None else str(value)
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(value: object) -> object:
+    """Text that a spreadsheet would run as a formula, quoted as text (``'=...``); numbers stay numbers."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def _md_text(text: str) -> str:
+    """Names and messages as literal Markdown table text: HTML escaped, pipes kept inside their cell."""
+    return html.escape(text, quote=False).replace("|", "\\|")
+
+
 def render(table: pd.DataFrame, fmt: str) -> str:
-    """Render as ``"md"`` (Markdown) or ``"csv"``."""
+    """Render as ``"md"`` (Markdown) or ``"csv"``.
+
+    Text cells and headers (tokenizer, benchmark and metric names come from cards and plugins) are made
+    inert: formulas quoted in CSV, HTML escaped in Markdown.
+    """
     if fmt == "csv":
-        return table.to_csv(index=False)
+        safe = table.map(_csv_text)
+        safe.columns = [_csv_text(c) for c in table.columns]
+        return safe.to_csv(index=False)
     if fmt == "md":
-        shown = table.map(_fmt)
+        shown = table.map(lambda v: _md_text(_fmt(v)))
+        shown.columns = [_md_text(c) for c in table.columns]
         return shown.to_markdown(index=False, disable_numparse=True) + "\n"
     raise ValueError(f"unknown leaderboard format {fmt!r}; use md or csv")
