@@ -60,6 +60,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.name in cards:
         card = cards[args.name]
         out = card.to_dict()
+        if card.status == "available" and (notice := ADAPTERS.get(card.adapter).trust_notice(card.params)):
+            out["trust"] = notice
         try:
             info = card.build("cpu").info
             out["info"] = {

@@ -1,4 +1,5 @@
 """Registry, cards, plugins through entry points, and the repository layout."""
+import json
 import os
 import subprocess
 import sys
@@ -78,3 +79,12 @@ def test_a_broken_card_file_is_reported_once_and_the_other_cards_work(tmp_path, 
     assert listed.returncode == 0 and "good-card" in listed.stdout and "pcm16" in listed.stdout
     assert listed.stderr.count("dasb: warning: tokenizer card file left out") == 3 and "Traceback" not in listed.stderr
     assert f"{tmp_path / 'b_syntax.yaml'}:5: invalid YAML" in listed.stderr
+
+
+def test_info_says_a_unit_vocoder_folder_must_be_trusted_like_code(capsys):
+    from dasb.cli import main
+
+    assert main(["info", "dasb-wavlm-large-k1000"]) == 0  # prints the card even without the weights
+    trust = json.loads(capsys.readouterr().out)["trust"]
+    assert "HyperPyYAML" in trust and "pickle" in trust and "speechbrain/hifigan-wavlm-k1000-LibriTTS" in trust
+    assert main(["info", "pcm8"]) == 0 and "trust" not in json.loads(capsys.readouterr().out)

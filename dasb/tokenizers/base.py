@@ -133,6 +133,12 @@ class AudioTokenizer(ABC):
     # True for adapters whose constructor takes ``half=True`` (float16 weights and activations).
     supports_half: ClassVar[bool] = False
 
+    @classmethod
+    def trust_notice(cls, params: dict) -> str | None:
+        """What a card with ``params`` loads that can run code (pickles, YAML that builds objects), or None.
+        ``dasb info`` shows it: such files must be trusted like code."""
+        return None
+
     @abstractmethod
     def encode(self, audio: torch.Tensor, lengths: torch.Tensor) -> Tokens:
         """Encode ``audio`` float ``[B, C, N]`` in [-1, 1] with valid ``lengths`` ``[B]``."""

@@ -22,7 +22,7 @@ import torch
 
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, fetch_folder, find_local, require
-from dasb.tokenizers.unit_vocoder import UnitVocoder, kmeans_from_folder
+from dasb.tokenizers.unit_vocoder import UnitVocoder, kmeans_from_folder, trust_notice
 
 KMEANS_FILE = "kmeans.safetensors"
 META_FILE = "kmeans.json"
@@ -89,6 +89,11 @@ class SSLKMeansTokenizer(HFTokenizer):
         if checkpoint is None and kwargs.get("model") is None and kwargs.get("config") is None:
             checkpoint, revision = self.meta["model"], self.meta.get("revision")
         super().__init__(name, checkpoint=checkpoint, revision=revision, **kwargs)
+
+    @classmethod
+    def trust_notice(cls, params: dict) -> str | None:
+        vocoder = params.get("vocoder")
+        return None if vocoder is None else trust_notice(vocoder, reads_kmeans=params.get("kmeans") is None)
 
     @classmethod
     def missing_weights(cls, checkpoint, revision, params) -> str | None:

@@ -11,6 +11,14 @@ A multi-speaker generator also takes a speaker embedding. It is computed from
 the framework's ``speaker_prompt`` (another utterance of the same speaker, see
 :mod:`dasb.decode_inputs`) by the speaker encoder it was trained with
 (DASB: ``speechbrain/spkrec-ecapa-voxceleb-mel-spec``).
+
+Trust: such a folder is code. ``hyperparams.yaml`` goes through HyperPyYAML,
+which builds any Python object it names, and the k-means files are pickles
+(``joblib.load``), which run code when read; only ``generator.ckpt`` (tensors,
+read by ``torch.load``'s weights-only default) is plain data. The authors
+publish no safe format for these; the safe alternative for the codebooks is
+dasb's own ``kmeans.safetensors`` (``dasb train kmeans``, card param ``kmeans``),
+which is then used instead of the folder's pickles.
 """
 from __future__ import annotations
 
@@ -25,6 +33,14 @@ import torch
 from dasb.tokenizers.hf_base import fetch_folder, require
 
 VOCODER_FILES = ("hyperparams.yaml", "generator.ckpt")
+TRUST_NOTICE = ("the vocoder folder {source} is loaded through HyperPyYAML (hyperparams.yaml builds the Python "
+                "objects it names){pickles}: trust it like code you run")
+PICKLES = " and pickle (joblib.load of kmeans/*.pt)"
+
+
+def trust_notice(source: str, reads_kmeans: bool) -> str:
+    """The warning ``dasb info`` shows for a card that loads a unit-vocoder folder."""
+    return TRUST_NOTICE.format(source=source, pickles=PICKLES if reads_kmeans else "")
 
 
 def _savedir(source: str) -> str:
