@@ -28,5 +28,15 @@ def general_audio() -> Path:
     return path
 
 
+@pytest.fixture
+def shared_weights(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real model weights (../shared/models: lyra-v2/, nisqa/) as ``$DASB_WEIGHTS``; skips when absent."""
+    path = SHARED_DATA.parent / "models"
+    if not path.is_dir():
+        pytest.skip(f"real model weights not present at {path} (developer machines only)")
+    monkeypatch.setenv("DASB_WEIGHTS", str(path))
+    return path
+
+
 # With CI=true, skips not listed in tests/allowed_skips.txt fail the run.
 from ci_skips import pytest_collectreport, pytest_runtest_logreport, pytest_sessionfinish  # noqa: E402,F401

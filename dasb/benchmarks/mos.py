@@ -1,4 +1,4 @@
-"""Predicted listening quality without a reference: DNSMOS on decoded audio.
+"""Predicted listening quality without a reference: DNSMOS and NISQA on decoded audio.
 
 Intrusive metrics (PESQ, STOI) punish a decoder for any waveform difference;
 generative decoders that sound clean but differ in phase or detail score low
@@ -6,10 +6,14 @@ there. A non-intrusive predictor rates the decoded audio alone. The
 ground-truth row rates the original audio: a tokenizer cannot sound better than
 the corpus by much, and the gap to that row is what the tokenizer costs.
 Predictions are cached by audio content, so originals are rated once.
+
+NISQA needs its weights (non-commercial licence, not shipped): without them its
+metrics are recorded as skipped with how to get them, and DNSMOS still runs.
 """
 from __future__ import annotations
 
-from typing import Any
+from functools import cached_property
+from typing import Any, Callable
 
 import numpy as np
 
@@ -17,43 +21,70 @@ from dasb.audio import content_hash, resample
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.items import describe
 from dasb.models.mos import DNSMOS, SAMPLE_RATE
+from dasb.models.nisqa import NISQA
 from dasb.results.record import GROUND_TRUTH
 from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
+from dasb.tokenizers.hf_base import WeightsUnavailable
+
+Rating = tuple[dict[str, float], str | None]
+Predict = Callable[[np.ndarray, int], Rating]
 
 
 class MOS(CorpusBenchmark):
-    """DNSMOS (P.835 SIG/BAK/OVRL and P.808) of decoded and original audio.
+    """DNSMOS (P.835 SIG/BAK/OVRL and P.808) and NISQA (MOS, noisiness, discontinuity,
+    coloration, loudness; NISQA-TTS naturalness) of decoded and original audio.
 
-    Settings: ``personalized`` (DNSMOS's personalised P.835 model),
-    ``max_utterances``.
+    Settings: ``personalized`` (DNSMOS's personalised P.835 model), ``nisqa``
+    (False leaves NISQA out), ``max_utterances``.
     """
 
     name = "mos"
     needs_decoded = True
 
-    def __init__(self, personalized: bool = False, **settings: Any) -> None:
-        super().__init__(personalized=personalized, **settings)
-        self._model: DNSMOS | None = None
-        self._cache: dict[str, tuple[dict[str, float], str | None] | Exception] = {}
+    def __init__(self, personalized: bool = False, nisqa: bool = True, **settings: Any) -> None:
+        super().__init__(personalized=personalized, nisqa=nisqa, **settings)
+        # Predictor name -> its rating function, or (status, message) when it cannot run.
+        self._predictors: dict[str, Predict | tuple[str, str]] = {}
+        self._cache: dict[tuple[str, str], Rating | Exception] = {}
+
+    def _outputs(self) -> dict[str, tuple[str, ...]]:
+        outputs = {"dnsmos": tuple(DNSMOS.outputs)}
+        if self.settings["nisqa"]:
+            outputs["nisqa"] = NISQA.outputs
+        return outputs
 
     def metrics(self) -> dict[str, bool | None]:
-        return {f"dnsmos_{k}": True for k in DNSMOS.outputs}
+        return {f"{p}_{k}": True for p, names in self._outputs().items() for k in names}
+
+    @cached_property
+    def _identity(self) -> dict[str, Any]:
+        # Hashing the NISQA weights once: config() is called for every record key.
+        model = DNSMOS.describe(bool(self.settings["personalized"]))
+        return {"model": model, "nisqa": NISQA.describe()} if self.settings["nisqa"] else {"model": model}
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "model": DNSMOS.describe(bool(self.settings["personalized"]))}
+        return {**super().config(), **self._identity}
 
     def setup(self) -> None:
-        if self._model is None:
-            self._model = DNSMOS(personalized=bool(self.settings["personalized"]))
+        if "dnsmos" not in self._predictors:
+            dnsmos = DNSMOS(personalized=bool(self.settings["personalized"]))
+            self._predictors["dnsmos"] = lambda wave, sr: dnsmos.predict(resample(wave[None], sr, SAMPLE_RATE)[0])
+        if self.settings["nisqa"] and "nisqa" not in self._predictors:
+            try:
+                self._predictors["nisqa"] = NISQA().predict  # rates audio at its own sample rate
+            except WeightsUnavailable as err:  # not shipped: a skip saying how to get them, not an error per run
+                self._predictors["nisqa"] = ("skipped", str(err))
+            except Exception as err:  # a corrupt or wrong file: NISQA's rows are errors, DNSMOS still runs
+                self._predictors["nisqa"] = ("error", f"cannot load NISQA: {describe(err)}")
 
-    def _rate(self, wave: np.ndarray, sr: int) -> tuple[dict[str, float], str | None] | Exception:
-        assert self._model is not None, "setup() loads the predictor"
-        audio = resample(wave[None], sr, SAMPLE_RATE)[0]
-        key = content_hash(audio, SAMPLE_RATE)
+    def _rate(self, predictor: str, wave: np.ndarray, sr: int) -> Rating | Exception:
+        predict = self._predictors[predictor]
+        assert callable(predict), "only loaded predictors rate audio"
+        key = (predictor, content_hash(wave, sr))
         if key not in self._cache:
             try:
-                self._cache[key] = self._model.predict(audio)
+                self._cache[key] = predict(wave, sr)
             except Exception as err:  # one bad clip is an error row, not a failed benchmark
                 self._cache[key] = err
         return self._cache[key]
@@ -64,24 +95,36 @@ class MOS(CorpusBenchmark):
             raise ValueError("no utterances to rate")
         results: list[Result] = []
         for row, attr in ((None, "decoded"), (GROUND_TRUTH, "reference")):
-            values: dict[str, list[float]] = {m: [] for m in self.metrics()}
-            for it in items:
-                rated = self._rate(getattr(it, attr), it.sample_rate)
-                uid = it.utterance.id
-                if isinstance(rated, Exception):
-                    msg = f"utterance {uid}: {describe(rated)}"
-                    results += [Result(m, None, uid, "error", msg, row=row) for m in values]
-                    continue
-                scores, note = rated
-                for short, value in scores.items():
-                    values[f"dnsmos_{short}"].append(value)
-                    results.append(Result(f"dnsmos_{short}", value, uid, message=note, row=row))
-            for metric, vals in values.items():
-                if not vals:
-                    results.append(Result(metric, None, None, "error", "no utterance could be rated", row=row))
-                    continue
-                s = summarize(vals)
-                failed = len(items) - len(vals)
-                note = f"{failed} of {len(items)} utterances could not be rated" if failed else None
-                results.append(Result(metric, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row))
+            for predictor, outputs in self._outputs().items():
+                names = [f"{predictor}_{k}" for k in outputs]
+                state = self._predictors[predictor]
+                if isinstance(state, tuple):
+                    results += [Result(m, None, None, state[0], state[1], row=row) for m in names]
+                else:
+                    results += self._rate_all(predictor, names, items, attr, row)
+        return results
+
+    def _rate_all(self, predictor: str, names: list[str], items: list[Item], attr: str, row: str | None) -> list[Result]:
+        """Per-utterance and aggregate rows of one predictor's metrics for one side (decoded or reference)."""
+        results: list[Result] = []
+        values: dict[str, list[float]] = {m: [] for m in names}
+        for it in items:
+            rated = self._rate(predictor, getattr(it, attr), it.sample_rate)
+            uid = it.utterance.id
+            if isinstance(rated, Exception):
+                msg = f"utterance {uid}: {describe(rated)}"
+                results += [Result(m, None, uid, "error", msg, row=row) for m in names]
+                continue
+            scores, note = rated
+            for short, value in scores.items():
+                values[f"{predictor}_{short}"].append(value)
+                results.append(Result(f"{predictor}_{short}", value, uid, message=note, row=row))
+        for metric, vals in values.items():
+            if not vals:
+                results.append(Result(metric, None, None, "error", "no utterance could be rated", row=row))
+                continue
+            s = summarize(vals)
+            failed = len(items) - len(vals)
+            note = f"{failed} of {len(items)} utterances could not be rated" if failed else None
+            results.append(Result(metric, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row))
         return results

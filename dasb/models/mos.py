@@ -1,4 +1,5 @@
-"""Non-intrusive quality predictors: DNSMOS (Microsoft's ONNX models, shipped in the ``speechmos`` wheel).
+"""Non-intrusive quality predictors: DNSMOS (Microsoft's ONNX models, shipped in the ``speechmos`` wheel);
+NISQA lives in :mod:`dasb.models.nisqa`.
 
 DNSMOS P.835 predicts signal (SIG), background (BAK) and overall (OVRL) MOS,
 and DNSMOS P.808 an overall MOS, from 16 kHz audio alone; clips shorter than
@@ -40,23 +41,12 @@ class DNSMOS:
     def describe(personalized: bool) -> dict[str, Any]:
         """What changes the predictions (model variant, package versions), without loading anything."""
         return {"predictor": "dnsmos", "personalized": personalized,
-                **{pkg: _installed(pkg) for pkg in ("speechmos", "onnxruntime", "librosa")}}
+                **{pkg: installed(pkg) for pkg in ("speechmos", "onnxruntime", "librosa")}}
 
     def predict(self, wave: np.ndarray) -> tuple[dict[str, float], str | None]:
-        """Scores of one waveform, and a note when samples had to be clipped to [-1, 1].
-
-        Decoders may overshoot full scale; the audio is clipped as a playback
-        device would (DNSMOS refuses samples outside [-1, 1]) and the note says
-        how many samples were. Silent audio is an error, not a score.
-        """
-        wave = np.asarray(wave, dtype=np.float32)
-        if wave.ndim != 1 or wave.size == 0 or np.max(np.abs(wave)) < SILENCE_PEAK:
-            raise ValueError(f"DNSMOS needs non-silent mono audio (peak at least {SILENCE_PEAK})")
-        if not np.all(np.isfinite(wave)):
-            raise ValueError("audio has NaN or infinite samples")
-        over = int(np.sum(np.abs(wave) > 1.0))
-        note = f"{over} samples beyond full scale (peak {np.max(np.abs(wave)):.3f}) clipped to [-1, 1]" if over else None
-        raw = self._model(np.clip(wave, -1.0, 1.0), SAMPLE_RATE, self.personalized)
+        """Scores of one waveform, and a note when samples had to be clipped (see :func:`playable`)."""
+        wave, note = playable(wave, "DNSMOS")
+        raw = self._model(wave, SAMPLE_RATE, self.personalized)
         scores = {name: float(raw[key]) for name, key in self.outputs.items()}
         bad = {k: v for k, v in scores.items() if not (np.isfinite(v) and PLAUSIBLE[0] <= v <= PLAUSIBLE[1])}
         if bad:
@@ -64,7 +54,22 @@ class DNSMOS:
         return scores, note
 
 
-def _installed(package: str) -> str:
+def playable(wave: np.ndarray, predictor: str) -> tuple[np.ndarray, str | None]:
+    """``wave`` as float32 clipped to [-1, 1] as a playback device would, and a note saying how many
+    samples were (decoders may overshoot full scale). Silent, empty or non-finite audio is a ValueError,
+    not a score."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1 or wave.size == 0 or np.max(np.abs(wave)) < SILENCE_PEAK:
+        raise ValueError(f"{predictor} needs non-silent mono audio (peak at least {SILENCE_PEAK})")
+    if not np.all(np.isfinite(wave)):
+        raise ValueError("audio has NaN or infinite samples")
+    over = int(np.sum(np.abs(wave) > 1.0))
+    if not over:
+        return wave, None
+    return np.clip(wave, -1.0, 1.0), f"{over} samples beyond full scale (peak {np.max(np.abs(wave)):.3f}) clipped to [-1, 1]"
+
+
+def installed(package: str) -> str:
     try:
         return version(package)
     except PackageNotFoundError:
