@@ -88,12 +88,21 @@ def test_bad_audio_is_an_error_not_a_score(shared_weights):
         model.predict(np.random.default_rng(0).uniform(-0.5, 0.5, 16000 * 53).astype(np.float32), 16000)
 
 
-def _mos_run(tmp_path, tokenizers):
+def test_benchmark_predictors_setting():
+    from dasb.benchmarks.mos import MOS
+
+    assert set(MOS(predictors=["nisqa"]).metrics()) == {f"nisqa_{k}" for k in NISQA.outputs}
+    assert all(m.startswith("dnsmos_") for m in MOS(predictors="dnsmos").metrics())
+    with pytest.raises(ValueError, match="must name some of dnsmos, nisqa"):
+        MOS(predictors=["pesq"])
+
+
+def _mos_run(tmp_path, tokenizers, settings=None):
     from dasb.results import read_records
     from dasb.runner import Runner
     from dasb.suites import Suite
 
-    suite = Suite("t", "mini", tokenizers, {"mos": {"max_utterances": 2}})
+    suite = Suite("t", "mini", tokenizers, {"mos": {"max_utterances": 2, **(settings or {})}})
     Runner(suite, tmp_path / "run", progress=False, workers=1).run()
     records = read_records(tmp_path / "run")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -115,7 +124,7 @@ def test_benchmark_without_weights_skips_nisqa_and_still_runs_dnsmos(monkeypatch
 
 def test_benchmark_rows_with_weights(shared_weights, tmp_path):
     pytest.importorskip("speechmos", reason="the mos benchmark needs the mos extra: pip install 'dasb[mos]'")
-    agg, records, config = _mos_run(tmp_path, ["pcm16", "pcm4"])
+    agg, records, config = _mos_run(tmp_path, ["pcm16", "pcm4"], {"predictors": ["nisqa"]})
     assert not [r for r in records if r.status != "ok"]
     for name in NISQA.outputs:
         # Identity PCM is the original audio: the same ratings as the ground-truth row.

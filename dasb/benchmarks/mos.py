@@ -27,6 +27,7 @@ from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenizers.hf_base import WeightsUnavailable
 
+PREDICTORS = ("dnsmos", "nisqa")
 Rating = tuple[dict[str, float], str | None]
 Predict = Callable[[np.ndarray, int], Rating]
 
@@ -35,24 +36,27 @@ class MOS(CorpusBenchmark):
     """DNSMOS (P.835 SIG/BAK/OVRL and P.808) and NISQA (MOS, noisiness, discontinuity,
     coloration, loudness; NISQA-TTS naturalness) of decoded and original audio.
 
-    Settings: ``personalized`` (DNSMOS's personalised P.835 model), ``nisqa``
-    (False leaves NISQA out), ``max_utterances``.
+    Settings: ``predictors`` (which of dnsmos and nisqa to run; both by default),
+    ``personalized`` (DNSMOS's personalised P.835 model), ``max_utterances``.
     """
 
     name = "mos"
     needs_decoded = True
 
-    def __init__(self, personalized: bool = False, nisqa: bool = True, **settings: Any) -> None:
-        super().__init__(personalized=personalized, nisqa=nisqa, **settings)
+    def __init__(self, predictors: list[str] | tuple[str, ...] = PREDICTORS, personalized: bool = False,
+                 **settings: Any) -> None:
+        predictors = [predictors] if isinstance(predictors, str) else list(predictors)
+        unknown = sorted(set(predictors) - set(PREDICTORS))
+        if unknown or not predictors:
+            raise ValueError(f"mos: predictors {predictors} must name some of {', '.join(PREDICTORS)}")
+        super().__init__(predictors=[p for p in PREDICTORS if p in predictors], personalized=personalized, **settings)
         # Predictor name -> its rating function, or (status, message) when it cannot run.
         self._predictors: dict[str, Predict | tuple[str, str]] = {}
         self._cache: dict[tuple[str, str], Rating | Exception] = {}
 
     def _outputs(self) -> dict[str, tuple[str, ...]]:
-        outputs = {"dnsmos": tuple(DNSMOS.outputs)}
-        if self.settings["nisqa"]:
-            outputs["nisqa"] = NISQA.outputs
-        return outputs
+        outputs = {"dnsmos": tuple(DNSMOS.outputs), "nisqa": NISQA.outputs}
+        return {p: outputs[p] for p in self.settings["predictors"]}
 
     def metrics(self) -> dict[str, bool | None]:
         return {f"{p}_{k}": True for p, names in self._outputs().items() for k in names}
@@ -60,17 +64,23 @@ class MOS(CorpusBenchmark):
     @cached_property
     def _identity(self) -> dict[str, Any]:
         # Hashing the NISQA weights once: config() is called for every record key.
-        model = DNSMOS.describe(bool(self.settings["personalized"]))
-        return {"model": model, "nisqa": NISQA.describe()} if self.settings["nisqa"] else {"model": model}
+        chosen = self.settings["predictors"]
+        identity: dict[str, Any] = {}
+        if "dnsmos" in chosen:
+            identity["dnsmos"] = DNSMOS.describe(bool(self.settings["personalized"]))
+        if "nisqa" in chosen:
+            identity["nisqa"] = NISQA.describe()
+        return identity
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), **self._identity}
 
     def setup(self) -> None:
-        if "dnsmos" not in self._predictors:
+        chosen = self.settings["predictors"]
+        if "dnsmos" in chosen and "dnsmos" not in self._predictors:
             dnsmos = DNSMOS(personalized=bool(self.settings["personalized"]))
             self._predictors["dnsmos"] = lambda wave, sr: dnsmos.predict(resample(wave[None], sr, SAMPLE_RATE)[0])
-        if self.settings["nisqa"] and "nisqa" not in self._predictors:
+        if "nisqa" in chosen and "nisqa" not in self._predictors:
             try:
                 self._predictors["nisqa"] = NISQA().predict  # rates audio at its own sample rate
             except WeightsUnavailable as err:  # not shipped: a skip saying how to get them, not an error per run
