@@ -116,6 +116,7 @@ ADAPTERS.register("glm4voice", "dasb.tokenizers.glm4voice:GLM4VoiceTokenizer")
 ADAPTERS.register("ssl-kmeans", "dasb.tokenizers.ssl_kmeans:SSLKMeansTokenizer")
 for _name, _cls in (("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokenizerTokenizer"), ("s3tokenizer", "S3Tokenizer")):
     ADAPTERS.register(_name, f"dasb.tokenizers.pypi_codecs:{_cls}")
+ADAPTERS.register("xy-tokenizer", "dasb.tokenizers.xy_tokenizer:XYTokenizer")
 BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruction")
 BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
 BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")

@@ -11,7 +11,9 @@ Fields: ``name``, ``adapter`` (a registered adapter name), ``params`` (keyword
 arguments of the adapter), ``checkpoint`` and ``revision`` (hub id or local path,
 passed to the adapter when set), ``license``, ``paper``, ``description``, and
 ``status``/``reason`` for tokenizers that cannot be built here, ``published``
-(the authors' figures, for listing without weights). A registered
+(the authors' figures, for listing without weights), ``weights`` (where the
+authors publish the weights, or that they do not) and ``evidence`` (the sources,
+URL and commit, of what the card states). A registered
 adapter with no card is usable under its own name with default parameters.
 Extra card folders come from the ``DASB_CARDS`` environment variable
 (``os.pathsep``-separated).
@@ -36,7 +38,8 @@ from dasb.registry import ADAPTERS, RegistryError, unknown_name_message
 from dasb.tokenizers.base import AudioTokenizer
 
 BUILTIN_CARDS = data_folder("tokenizers")
-CARD_FIELDS = ("name", "adapter", "params", "checkpoint", "revision", "license", "paper", "description", "status", "reason", "published")
+CARD_FIELDS = ("name", "adapter", "params", "checkpoint", "revision", "license", "paper", "description", "status", "reason", "published",
+               "weights", "evidence")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Card:
     # Figures as the authors publish them (sample_rate, frame_rate, codebooks, codebook_size,
     # bitrate_kbps, kind): shown when the model cannot be built here; tests check them against configs.
     published: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None
+    evidence: list[str] = field(default_factory=list)
     source: str = ""
 
     def config(self) -> dict[str, Any]:
@@ -146,6 +151,8 @@ def _cards_in_file(path: Path) -> list[Card]:
             raise CardFileError(path, line, "every card needs 'name' and 'adapter'")
         if not isinstance(merged.get("params", {}), dict):
             raise CardFileError(path, line, f"card {merged['name']!r}: 'params' must be a mapping")
+        if isinstance(merged.get("evidence"), str):
+            merged["evidence"] = [merged["evidence"]]
         cards.append(Card(**merged, source=f"{path}:{line}"))
     return cards
 
