@@ -33,14 +33,21 @@ def _cmd_list(args: argparse.Namespace) -> int:
         def fmt(v: float | None, spec: str) -> str:
             return "-".rjust(int(spec.split(".")[0].rstrip("d"))) if v is None else format(v, spec)
 
-        rows = [f"{'name':<26} {'adapter':<14} {'kind':<16} {'kbps':>7} {'Hz':>8} {'K':>3} {'runs here':<9} notes"]
+        # --all adds "built": the adapter is dasb's own and imports here, so its architecture is built and
+        # conformance-checked with random weights by dasb's tests, whether or not the weights are on this machine.
+        built_col = f" {'built':<5}" if args.all else ""
+        rows = [f"{'name':<26} {'adapter':<14} {'kind':<16} {'kbps':>7} {'Hz':>8} {'K':>3} {'runs here':<9}{built_col} notes"]
         for card in load_cards().values():
             if card.status != "available" and not args.all:
                 continue
             r = check_card(card)
             note = (card.description or "") if r.ok else r.fix
+            if args.all:
+                built = card.status == "available" and ADAPTERS.source(card.adapter) == "dasb" and "install" not in (r.fix or "")
+                built_col = f" {'yes' if built else 'no':<5}"
+                note = f"{note}; weights: {card.weights}" if card.weights and not r.ok else note
             rows.append(f"{card.name:<26} {card.adapter:<14} {r.kind or '-':<16} {fmt(r.bitrate_kbps, '7.3f')} "
-                        f"{fmt(r.frame_rate, '8.2f')} {fmt(r.codebooks, '3d')} {'yes' if r.ok else 'no':<9} {note}")
+                        f"{fmt(r.frame_rate, '8.2f')} {fmt(r.codebooks, '3d')} {'yes' if r.ok else 'no':<9}{built_col} {note}")
         print("\n".join(rows))
     elif args.what == "suites":
         from dasb.suites import list_suites

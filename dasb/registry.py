@@ -117,6 +117,7 @@ ADAPTERS.register("ssl-kmeans", "dasb.tokenizers.ssl_kmeans:SSLKMeansTokenizer")
 for _name, _cls in (("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokenizerTokenizer"), ("s3tokenizer", "S3Tokenizer")):
     ADAPTERS.register(_name, f"dasb.tokenizers.pypi_codecs:{_cls}")
 ADAPTERS.register("xy-tokenizer", "dasb.tokenizers.xy_tokenizer:XYTokenizer")
+ADAPTERS.register("dm-codec", "dasb.tokenizers.dm_codec:DMCodecTokenizer")
 BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruction")
 BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
 BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")

@@ -89,7 +89,7 @@ def test_missing_weights_fail_fast_naming_the_file(monkeypatch, tmp_path):
     assert "xy_tokenizer.ckpt" in check_card(load_cards()["xy-tokenizer"]).fix
 
 
-@pytest.mark.parametrize("name", ["xy-tokenizer", "xy-tokenizer-moss-ttsd-v0.7"])
+@pytest.mark.parametrize("name", ["xy-tokenizer", "xy-tokenizer-ttsd-v0.7"])
 def test_published_figures_match_the_model(name):
     card = load_cards()[name]
     with torch.device("meta"):

@@ -397,7 +397,7 @@ class XYTokenizer(HFTokenizer):
         filename = VARIANTS.get(params.get("variant", "xy-tokenizer"), (None, "xy_tokenizer.ckpt"))[1]
         if checkpoint is None or find_local(checkpoint, revision, probe=filename) is not None:
             return None
-        return f"weights missing: {filename} of {how_to_supply(checkpoint, revision)}"
+        return f"weights missing ({filename}): {how_to_supply(checkpoint, revision)}"
 
     def _from_config(self, config: XYConfig | dict[str, Any]) -> nn.Module:
         require("transformers", "neural")
