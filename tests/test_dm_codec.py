@@ -44,7 +44,6 @@ def test_checkpoint_from_the_drive_folder_loads_through_the_card(tmp_path, monke
     card = load_cards()["dm-codec-lm-sm"]
     loaded = D.DMCodecTokenizer(card.name, checkpoint=str(tmp_path), **card.params)
     assert loaded.info.extras["resolved_revision"].startswith("sha256:")
-    check_tokenizer(loaded)
     audio = torch.from_numpy(speech_like_signal(1.0, 16000))[None]
     a, b = reference.encode(audio, torch.tensor([16000])), loaded.encode(audio, torch.tensor([16000]))
     assert torch.equal(a.codes, b.codes) and len(set(a.codes.flatten().tolist())) > 1
