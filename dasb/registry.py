@@ -118,6 +118,7 @@ for _name, _cls in (("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokeni
     ADAPTERS.register(_name, f"dasb.tokenizers.pypi_codecs:{_cls}")
 ADAPTERS.register("xy-tokenizer", "dasb.tokenizers.xy_tokenizer:XYTokenizer")
 ADAPTERS.register("dm-codec", "dasb.tokenizers.dm_codec:DMCodecTokenizer")
+ADAPTERS.register("dualcodec", "dasb.tokenizers.dualcodec:DualCodecTokenizer")
 BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruction")
 BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
 BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")

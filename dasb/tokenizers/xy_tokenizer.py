@@ -24,6 +24,7 @@ from torch import nn
 
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, find_local, how_to_supply, require
+from dasb.tokenizers.layers import WNConv1d
 
 INPUT_RATE = 16000
 MEL_HOP = 160
@@ -78,19 +79,6 @@ def sinusoids(length: int, channels: int) -> torch.Tensor:
 def valid_mask(lengths: torch.Tensor, t: int) -> torch.Tensor:
     """``[B, T]`` True on the first ``lengths[b]`` frames."""
     return torch.arange(t, device=lengths.device)[None, :] < lengths[:, None]
-
-
-class WNConv1d(nn.Module):
-    """A 1-d convolution under (old-style) weight normalisation: ``weight = g * v / ||v||`` per output channel."""
-
-    def __init__(self, cin: int, cout: int, kernel: int = 1) -> None:
-        super().__init__()
-        self.weight_g = nn.Parameter(torch.ones(cout, 1, 1))
-        self.weight_v = nn.Parameter(torch.randn(cout, cin, kernel) / math.sqrt(cin * kernel))
-        self.bias = nn.Parameter(torch.zeros(cout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv1d(x, torch._weight_norm(self.weight_v, self.weight_g, 0), self.bias)
 
 
 class Attention(nn.Module):
@@ -238,8 +226,8 @@ class ResidualVQ(nn.Module):
     def __init__(self, c: XYConfig) -> None:
         super().__init__()
         wide = c.d_model * c.pool
-        self.input_proj = WNConv1d(wide, c.rvq_dim)
-        self.output_proj = WNConv1d(c.rvq_dim, wide)
+        self.input_proj = WNConv1d(wide, c.rvq_dim, 1)
+        self.output_proj = WNConv1d(c.rvq_dim, wide, 1)
         self.quantizers = nn.ModuleList(Codebook(c) for _ in range(c.num_quantizers))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,41 @@
+"""Layers shared by the ported codecs, parameterised as the authors' checkpoints store them.
+
+The authors trained with ``torch.nn.utils.weight_norm`` (deprecated in torch 2.x), which stores
+``weight_g`` and ``weight_v``; these convolutions keep exactly those two parameters, so the checkpoints
+load with ``strict=True``, and compute the weight as torch does (``torch._weight_norm`` over dim 0).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class WNConv1d(nn.Conv1d):
+    """``nn.Conv1d`` under weight normalisation (parameters ``weight_g``, ``weight_v``, ``bias``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        v = self.weight.detach()
+        del self.weight
+        self.weight_g = nn.Parameter(v.norm(dim=(1, 2), keepdim=True))
+        self.weight_v = nn.Parameter(v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, torch._weight_norm(self.weight_v, self.weight_g, 0), self.bias)
+
+
+class WNConvTranspose1d(nn.ConvTranspose1d):
+    """``nn.ConvTranspose1d`` under weight normalisation (norm over dim 0, the input channels, as torch's)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        v = self.weight.detach()
+        del self.weight
+        self.weight_g = nn.Parameter(v.norm(dim=(1, 2), keepdim=True))
+        self.weight_v = nn.Parameter(v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = torch._weight_norm(self.weight_v, self.weight_g, 0)
+        return F.conv_transpose1d(x, w, self.bias, self.stride, self.padding, self.output_padding, self.groups,
+                                  self.dilation)
