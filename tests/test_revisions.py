@@ -140,6 +140,8 @@ UNPINNED = {
     "dasb-hubert-large-k1000", "dasb-wav2vec2-large-k1000",  # ssl_kmeans.yaml: none found
     "glm-4-voice-tokenizer",  # none found
     "bigcodec",  # none found; the file is pinned by its sha256 instead
+    "xy-tokenizer", "xy-tokenizer-ttsd-v0.7",  # xy_tokenizer.yaml: none found
+    "dualcodec-12hz", "dualcodec-25hz",  # dualcodec.yaml: none found
 }
 
 

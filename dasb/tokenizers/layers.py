@@ -11,15 +11,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _split_weight(conv: nn.Module) -> None:
+    """Replace ``conv.weight`` by ``weight_g`` (its norm over all but dim 0) and ``weight_v`` (its direction)."""
+    v = conv.weight.detach()
+    del conv.weight
+    conv.weight_g = nn.Parameter(v.norm(dim=(1, 2), keepdim=True))
+    conv.weight_v = nn.Parameter(v)
+
+
 class WNConv1d(nn.Conv1d):
     """``nn.Conv1d`` under weight normalisation (parameters ``weight_g``, ``weight_v``, ``bias``)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        v = self.weight.detach()
-        del self.weight
-        self.weight_g = nn.Parameter(v.norm(dim=(1, 2), keepdim=True))
-        self.weight_v = nn.Parameter(v)
+        _split_weight(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, torch._weight_norm(self.weight_v, self.weight_g, 0), self.bias)
@@ -30,10 +35,7 @@ class WNConvTranspose1d(nn.ConvTranspose1d):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        v = self.weight.detach()
-        del self.weight
-        self.weight_g = nn.Parameter(v.norm(dim=(1, 2), keepdim=True))
-        self.weight_v = nn.Parameter(v)
+        _split_weight(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = torch._weight_norm(self.weight_v, self.weight_g, 0)
