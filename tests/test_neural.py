@@ -128,11 +128,11 @@ def test_missing_checkpoint_fails_fast(monkeypatch):
 
 
 def test_unreachable_hub_fails_fast(monkeypatch):
-    from dasb.tokenizers import hf_base
+    from dasb.weights import hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setattr(hf_base, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(hub, "_hub_reachable", lambda timeout=3.0: False)
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailable, match="unreachable"):
         H.MimiTokenizer("m", num_quantizers=8, checkpoint="kyutai/mimi", revision="main")

@@ -17,6 +17,7 @@ T = pytest.importorskip("transformers", reason="the neural adapters need transfo
 from dasb.tokenizers import hf_base  # noqa: E402
 from dasb.tokenizers.cards import load_cards  # noqa: E402
 from dasb.tokenizers.hf_base import WeightsUnavailable, fetch_files, is_commit, locate  # noqa: E402
+from dasb.weights import hub  # noqa: E402
 from dasb.tokenizers.hf_codecs import DacTokenizer  # noqa: E402
 
 HUB_ID = "dasb-test/tiny-dac"
@@ -106,8 +107,8 @@ def test_hub_download_resolves_a_branch_to_one_commit(monkeypatch, tmp_path):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.delenv(hf_base.WEIGHTS_ENV, raising=False)
-    monkeypatch.setattr(hf_base, "find_local", lambda *a, **k: None)
-    monkeypatch.setattr(hf_base, "_hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(hub, "find_local", lambda *a, **k: None)
+    monkeypatch.setattr(hub, "_hub_reachable", lambda timeout=3.0: True)
     calls = []
 
     def fake_download(repo_id, filename, revision=None, **kw):

@@ -1,15 +1,10 @@
 """Shared machinery of the adapters built on Hugging Face ``transformers`` models.
 
-Loading follows the authors' release: ``Model.from_pretrained(hub_id, revision=...)``
-or a local folder. Weights that are not available fail within seconds with an
-error that names the hub id and the ways to supply it, instead of waiting for
-network retries. Tests inject a small random-initialised model through
-``model=`` (or ``config=``), so the real loading path stays the default.
-
-Revisions: a hub source is resolved to one commit before loading (the snapshot
-folder of the Hugging Face cache is named after it) and every file is loaded
-from that commit; the adapter reports it as ``info.extras["resolved_revision"]``.
-A card revision that is not a commit hash (``main``) warns, naming that commit.
+Where weights come from (a local folder, ``$DASB_WEIGHTS``, the Hugging Face cache,
+the hub at the card's revision) is :mod:`dasb.weights.hub`'s job; the helpers used
+by adapters are imported here. Tests inject a small random-initialised model through
+``model=`` (or ``config=``), so the real loading path stays the default. The commit
+loaded is reported as ``info.extras["resolved_revision"]``.
 
 Batching: Hugging Face codecs pad with reflection, normalise loudness per input
 or attend over padded frames, so a padded batch does not give the codes an item
@@ -19,26 +14,19 @@ emitted for each item's own length.
 """
 from __future__ import annotations
 
-import os
-import re
-import socket
 import warnings
 from abc import abstractmethod
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import torch
 
 from dasb.tokenizers.base import AudioTokenizer, Tokens, TokenizerInfo
+from dasb.weights.base import WEIGHTS_ENV, WeightsUnavailable
+from dasb.weights.hub import (HubSource, fetch_files, fetch_folder, find_local, is_commit, loaded_revision, locate)
 
-WEIGHTS_ENV = "DASB_WEIGHTS"
-COMMIT = re.compile(r"[0-9a-f]{40}")
-
-
-class WeightsUnavailable(RuntimeError):
-    """A checkpoint is neither a local folder, in the DASB weights folder, nor in the HF cache."""
+__all__ = ["HFTokenizer", "HubSource", "WEIGHTS_ENV", "WeightsUnavailable", "fetch_files", "fetch_folder", "find_local",
+           "is_commit", "length_groups", "load_pretrained", "loaded_revision", "locate", "require"]
 
 
 def require(module: str, extra: str) -> Any:
@@ -51,137 +39,12 @@ def require(module: str, extra: str) -> Any:
         raise ImportError(f"{module} is not installed: pip install 'dasb[{extra}]' ({err})") from err
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def is_commit(revision: str | None) -> bool:
-    """Whether ``revision`` is a full commit hash (a branch or tag name can move)."""
-    return revision is not None and COMMIT.fullmatch(revision) is not None
-
-
-def snapshot_commit(path: str) -> str | None:
-    """The commit of a file in the Hugging Face cache: the folder after ``snapshots`` in its path."""
-    parts = Path(path).parts
-    for i, part in enumerate(parts[:-1]):
-        if part == "snapshots" and COMMIT.fullmatch(parts[i + 1]):
-            return parts[i + 1]
-    return None
-
-
-def find_local(checkpoint: str, revision: str | None, probe: str = "config.json") -> tuple[str, dict[str, Any]] | None:
-    """A local source of ``checkpoint`` without touching the network: an existing folder,
-    ``$DASB_WEIGHTS/<hub id>``, or the Hugging Face cache (loaded with ``local_files_only``).
-
-    From the cache, ``revision`` is replaced by the commit of the snapshot holding ``probe``,
-    so that a branch name cannot resolve to another commit for the next file."""
-    local = Path(checkpoint).expanduser()
-    if local.is_dir():
-        return str(local), {}
-    root = os.environ.get(WEIGHTS_ENV)
-    if root and (Path(root) / checkpoint).is_dir():
-        return str(Path(root) / checkpoint), {}
-    from huggingface_hub import try_to_load_from_cache
-
-    # A pinned commit that is not in the cache gives None here, even when another commit is cached.
-    cached = try_to_load_from_cache(checkpoint, probe, revision=revision)
-    if isinstance(cached, str):
-        return checkpoint, {"revision": snapshot_commit(cached) or revision, "local_files_only": True}
-    return None
-
-
-def how_to_supply(checkpoint: str, revision: str | None) -> str:
-    """The ways to make ``checkpoint`` available offline."""
-    rev = revision or "main"
-    return (f"`huggingface-cli download {checkpoint} --revision {rev}` on a connected machine (then copy "
-            f"~/.cache/huggingface), or put the files in ${WEIGHTS_ENV}/{checkpoint}/, or set the card's "
-            f"checkpoint to a local folder")
-
-
-def locate(checkpoint: str, revision: str | None, probe: str = "config.json") -> tuple[str, dict[str, Any]]:
-    """Where to load ``checkpoint`` from: ``(path_or_id, from_pretrained kwargs)``.
-
-    A local source (:func:`find_local`) first; the hub only when it is reachable
-    and ``HF_HUB_OFFLINE`` is unset. Raises :class:`WeightsUnavailable` otherwise,
-    within a few seconds. Except for a folder, the kwargs' ``revision`` is a commit:
-    from the hub, the one ``probe`` downloads from (see :func:`loaded_revision`).
-    """
-    found = find_local(checkpoint, revision, probe)
-    if found is not None:
-        return found
-    if not _offline() and _hub_reachable():
-        if is_commit(revision):
-            return checkpoint, {"revision": revision}
-        from huggingface_hub import hf_hub_download
-
-        # Resolve the branch once, so every file comes from the same commit.
-        path = hf_hub_download(checkpoint, probe, revision=revision)
-        return checkpoint, {"revision": snapshot_commit(path) or revision}
-    why = "HF_HUB_OFFLINE is set" if _offline() else "the hub is unreachable"
-    raise WeightsUnavailable(
-        f"weights for {checkpoint!r} (revision {revision or 'main'}) are not available: not a local folder, "
-        f"not under ${WEIGHTS_ENV}, not in the Hugging Face cache, and {why}. Supply them with "
-        + how_to_supply(checkpoint, revision) + "."
-    )
-
-
-def loaded_revision(checkpoint: str, revision: str | None, where: str, kwargs: dict[str, Any]) -> str | None:
-    """What an answer of :func:`locate` loads: its commit, or ``"local folder <path>"``
-    (None when the commit is unknown). Warns when the card's ``revision`` is not a commit."""
-    if Path(where).is_dir():
-        return f"local folder {where}"
-    got = kwargs.get("revision")
-    got = got if is_commit(got) else None
-    if not is_commit(revision):
-        warnings.warn(f"{checkpoint}: revision {revision or 'main'!r} is not pinned to a commit; it resolved to "
-                      f"{got or 'an unknown commit'}. Pin it in the card: `revision: {got or '<40-hex commit>'}`.",
-                      stacklevel=3)
-    return got
-
-
 def load_pretrained(cls_name: str, checkpoint: str, revision: str | None) -> tuple[torch.nn.Module, str | None]:
     """``transformers.<cls_name>.from_pretrained`` after :func:`locate`, and the :func:`loaded_revision`."""
     transformers = require("transformers", "neural")
     where, kwargs = locate(checkpoint, revision)
     model = getattr(transformers, cls_name).from_pretrained(where, **kwargs)
     return model, loaded_revision(checkpoint, revision, where, kwargs)
-
-
-def fetch_files(checkpoint: str, revision: str | None, filenames: list[str]) -> tuple[list[str], str | None]:
-    """Local paths of ``filenames`` of a hub repo or folder (for codecs that are not ``transformers`` models),
-    and the :func:`loaded_revision`.
-
-    Same order and same fast failure as :func:`locate`; downloads only when the hub is reachable.
-    """
-    where, kwargs = locate(checkpoint, revision, probe=filenames[0])
-    if Path(where).is_dir():
-        paths = [str(Path(where) / f) for f in filenames]
-    else:
-        from huggingface_hub import hf_hub_download
-
-        paths = [hf_hub_download(checkpoint, f, **kwargs) for f in filenames]
-    return paths, loaded_revision(checkpoint, revision, where, kwargs)
-
-
-def fetch_folder(checkpoint: str, revision: str | None, patterns: list[str]) -> tuple[Path, str | None]:
-    """Local folder holding the files matching ``patterns`` (globs) of a hub repo or folder, and the
-    :func:`loaded_revision`; ``patterns[0]`` must name one file (it probes the cache)."""
-    where, kwargs = locate(checkpoint, revision, probe=patterns[0])
-    loaded = loaded_revision(checkpoint, revision, where, kwargs)
-    if Path(where).is_dir():
-        return Path(where), loaded
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(checkpoint, allow_patterns=patterns, **kwargs)), loaded
 
 
 def length_groups(lengths: torch.Tensor) -> dict[int, list[int]]:
