@@ -97,6 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     if args.tokenizers:
         suite.tokenizers = args.tokenizers.split(",")
+        suite.optional = []  # asked for by name: missing weights are errors
     if args.benchmarks:
         wanted = args.benchmarks.split(",")
         suite.benchmarks = {b: suite.benchmarks.get(b, {}) for b in wanted}

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from dasb.hashing import hash_config
 from dasb.paths import data_folder
 from dasb.registry import ADAPTERS, RegistryError, unknown_name_message
 from dasb.tokenizers.base import AudioTokenizer
+from dasb.weights import WeightsUnavailable, identity
 
 BUILTIN_CARDS = data_folder("tokenizers")
 CARD_FIELDS = ("name", "adapter", "params", "checkpoint", "revision", "license", "paper", "description", "status", "reason", "published",
@@ -67,9 +69,13 @@ class Card:
         """What determines the tokens (hashed into every record)."""
         return {"adapter": self.adapter, "params": self.params, "checkpoint": self.checkpoint, "revision": self.revision}
 
-    @property
+    @cached_property
     def config_hash(self) -> str:
-        return hash_config(self.config())
+        """Hash of :meth:`config` and of the weights it loads now (:func:`dasb.weights.identity`), so results of
+        different weights never share a key. Computed once per card object: rebuild the card (``replace``) after
+        weights were fetched."""
+        weights = identity(self)
+        return hash_config(self.config() if weights is None else {**self.config(), "weights": weights})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,7 +95,11 @@ class Card:
         kwargs = dict(self.params)
         if self.checkpoint is not None:
             kwargs.update(checkpoint=self.checkpoint, revision=self.revision)
-        tok = factory(name=self.name, **kwargs)
+        try:
+            tok = factory(name=self.name, **kwargs)
+        except WeightsUnavailable as err:
+            fix = "" if "dasb weights fetch" in str(err) else f" Fetch them with `dasb weights fetch {self.name}`."
+            raise WeightsUnavailable(f"tokenizer {self.name!r}: {err}{fix}") from None
         return tok.to(device)
 
 
