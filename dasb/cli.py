@@ -8,6 +8,7 @@
     dasb leaderboard RUN_DIR... [--format md|csv|html] [--out FILE|DIR]
     dasb compare RUN_DIR... A B [--benchmark X] [--metric Y]
     dasb doctor
+    dasb weights list|fetch|verify [NAMES | --suite S]
     dasb train kmeans --model ID --layers 3,7,12 --k 500 --data CORPUS --out DIR
     dasb train baseline|mfcc-kmeans [--data CORPUS] --out DIR [--seed N]
 """
@@ -200,6 +201,24 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from dasb.weights import command
+
+    items = command.entries(args.names, args.suite)
+    if args.action == "list":
+        print("\n".join(command.list_rows(items)))
+        return 0
+    if args.action == "fetch":
+        if not args.names and not args.suite:
+            raise ValueError("dasb weights fetch needs NAMES or --suite (see `dasb weights list`)")
+        problems = command.fetch(items)
+    else:
+        problems = command.verify(items, missing_is_error=bool(args.names or args.suite))
+    for p in problems:
+        print(f"dasb: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def _cmd_train_kmeans(args: argparse.Namespace) -> int:
     from dasb.tokenizers.ssl_kmeans import train_from_corpus
 
@@ -310,6 +329,12 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("doctor", help="which tokenizers and benchmarks can run here, and how to fix the rest")
     s.set_defaults(func=_cmd_doctor)
+
+    s = sub.add_parser("weights", help="model weights per card: list what is here, fetch what is missing, verify hashes")
+    s.add_argument("action", choices=["list", "fetch", "verify"])
+    s.add_argument("names", nargs="*", help="tokenizer cards or weights sets (lyra-v2, nisqa); default: all (list, verify)")
+    s.add_argument("--suite", help="the tokenizers of this suite")
+    s.set_defaults(func=_cmd_weights)
 
     train = sub.add_parser("train", help="train tokenizer components").add_subparsers(dest="what", required=True)
     s = train.add_parser("kmeans", help="k-means codebooks on SSL hidden states (discrete SSL tokens)")

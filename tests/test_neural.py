@@ -442,3 +442,54 @@ def test_half_precision_gets_its_own_card_hash():
     assert enc.in_half_precision().params["half"] is True
     assert enc.in_half_precision().config_hash != enc.config_hash
     assert pcm.in_half_precision() is pcm  # no float16 mode: runs (and is keyed) as float32
+
+
+# Weights a user copies in: each family's random-init model saved as $DASB_WEIGHTS/<hub id>/ and loaded through the
+# real card gives the same codes, and the card's weights identity is the folder's content.
+ROUND_TRIP = {"encodec-24k-6": "encodec-24khz-6kbps", "dac-16k": "dac-16khz", "mimi-8q": "mimi-8q",
+              "wavtokenizer-40": "wavtokenizer-large-40", "xcodec-0.5": "xcodec-hubert-ls-0.5kbps",
+              "higgs-v2-2": "higgs-audio-v2-tokenizer", "xcodec2": "xcodec2", "neucodec": "neucodec"}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c[0], marks=() if c[0] in EVERYDAY else pytest.mark.slow)
+                                  for c in CASES if c[0] in ROUND_TRIP])
+def test_weights_folder_round_trip(case, tmp_path, monkeypatch):
+    from dasb.weights import identity
+    from dasb.weights.base import folder_digest
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("DASB_WEIGHTS", str(tmp_path))
+    card = load_cards()[ROUND_TRIP[case[0]]]
+    assert identity(card) == "absent"
+    made = build(case)
+    folder = tmp_path / card.checkpoint
+    made.model.save_pretrained(folder)
+    if hasattr(made, "extractor"):
+        made.extractor.save_pretrained(folder)
+    ref = type(made)(card.name, model=made.model, **card.params)
+    loaded = card.build()
+    assert loaded.info.extras["resolved_revision"] == f"local folder {folder}"
+    x, n = _clip(ref)
+    assert torch.equal(ref.encode(x, n).codes, loaded.encode(x, n).codes)
+    assert identity(card) == "sha256:" + folder_digest(folder)
+
+
+@pytest.mark.parametrize("name", ["snac-24khz", "speechtokenizer-8q"])
+def test_package_weights_folder_round_trip(name, tmp_path, monkeypatch):
+    """The files a user copies into $DASB_WEIGHTS/<hub id>/ (config + state dict) load through the real card."""
+    import json
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("DASB_WEIGHTS", str(tmp_path))
+    card = load_cards()[name]
+    made = _pypi_case(name)
+    cfg_file, weights_file = (("config.json", "pytorch_model.bin") if name.startswith("snac") else type(made).FILES)
+    folder = tmp_path / card.checkpoint
+    (folder / cfg_file).parent.mkdir(parents=True, exist_ok=True)
+    config = _SNAC24 if name.startswith("snac") else _ST
+    (folder / cfg_file).write_text(json.dumps(config))
+    torch.save(made.model.state_dict(), folder / weights_file)
+    loaded = card.build()
+    x, n = _clip(made)
+    ref = type(made)(card.name, model=made.model, **card.params)
+    assert torch.equal(ref.encode(x, n).codes, loaded.encode(x, n).codes)

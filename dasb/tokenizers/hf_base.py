@@ -23,6 +23,7 @@ import torch
 
 from dasb.tokenizers.base import AudioTokenizer, Tokens, TokenizerInfo
 from dasb.weights.base import WEIGHTS_ENV, WeightsUnavailable
+from dasb.weights.catalog import Source, hub_or_folder
 from dasb.weights.hub import (HubSource, fetch_files, fetch_folder, find_local, is_commit, loaded_revision, locate)
 
 __all__ = ["HFTokenizer", "HubSource", "WEIGHTS_ENV", "WeightsUnavailable", "fetch_files", "fetch_folder", "find_local",
@@ -96,6 +97,11 @@ class HFTokenizer(AudioTokenizer):
         self.info = self.describe(name, checkpoint, revision)
         if self.resolved_revision is not None:
             self.info = replace(self.info, extras={**self.info.extras, "resolved_revision": self.resolved_revision})
+
+    @classmethod
+    def weight_sources(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> list[Source]:
+        """Where the card's weights come from (:mod:`dasb.weights`): the checkpoint's hub repo or folder."""
+        return hub_or_folder(checkpoint, revision)
 
     @classmethod
     def missing_weights(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> str | None:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, WeightsUnavailable, fetch_files, find_local, require
+from dasb.weights.catalog import LocalFiles, Source, hub_or_folder
 
 
 class SnacTokenizer(HFTokenizer):
@@ -100,6 +101,10 @@ class SpeechTokenizerTokenizer(HFTokenizer):
         super().__init__(name, **kwargs)
 
     @classmethod
+    def weight_sources(cls, checkpoint, revision, params) -> list[Source]:
+        return hub_or_folder(checkpoint, revision, probe=params.get("files", cls.FILES)[0])
+
+    @classmethod
     def missing_weights(cls, checkpoint, revision, params) -> str | None:
         if checkpoint is None or find_local(checkpoint, revision, probe=params.get("files", cls.FILES)[0]) is not None:
             return None
@@ -180,6 +185,11 @@ class S3Tokenizer(HFTokenizer):
             raise ValueError(f"tokenizer {name!r}: model_name must be one of {sorted(self.RATES)}")
         self.model_name = model_name
         super().__init__(name, **kwargs)
+
+    @classmethod
+    def weight_sources(cls, checkpoint, revision, params) -> list[Source]:
+        name = f"{params.get('model_name')}.onnx"
+        return [LocalFiles(checkpoint or ".", (name,), "download it from the URL in s3tokenizer._MODELS (ModelScope)")]
 
     @classmethod
     def missing_weights(cls, checkpoint, revision, params) -> str | None:

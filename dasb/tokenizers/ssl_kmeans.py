@@ -23,6 +23,7 @@ import torch
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, fetch_folder, find_local, require
 from dasb.tokenizers.unit_vocoder import UnitVocoder, kmeans_from_folder, trust_notice
+from dasb.weights.catalog import LocalFiles, Source, hub_or_folder
 
 KMEANS_FILE = "kmeans.safetensors"
 META_FILE = "kmeans.json"
@@ -94,6 +95,19 @@ class SSLKMeansTokenizer(HFTokenizer):
     def trust_notice(cls, params: dict) -> str | None:
         vocoder = params.get("vocoder")
         return None if vocoder is None else trust_notice(vocoder, reads_kmeans=params.get("kmeans") is None)
+
+    @classmethod
+    def weight_sources(cls, checkpoint, revision, params) -> list[Source]:
+        """The SSL model, the k-means folder you trained (``kmeans``) or the vocoder repository shipping them."""
+        sources = hub_or_folder(checkpoint, revision)
+        if params.get("kmeans") is not None:
+            layers = ",".join(str(x) for x in params.get("layers", []))
+            sources.append(LocalFiles(params["kmeans"], (KMEANS_FILE, META_FILE),
+                                      f"dasb train kmeans --model {checkpoint} --layers {layers} --k K --data CORPUS "
+                                      f"--out {params['kmeans']}"))
+        if params.get("vocoder") is not None:
+            sources += hub_or_folder(params["vocoder"], params.get("vocoder_revision"), probe="hyperparams.yaml")
+        return sources
 
     @classmethod
     def missing_weights(cls, checkpoint, revision, params) -> str | None:
