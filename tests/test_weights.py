@@ -149,3 +149,16 @@ def test_weights_identity_keys_results(clean, monkeypatch):
     assert identity(card) == FILESETS["lyra-v2"].pinned_identity and replace(card).config_hash != absent
     assert toy.pinned_identity != FILESETS["lyra-v2"].pinned_identity
     assert identity(load_cards()["pcm8"]) is None
+
+
+def test_absent_hub_weights_fail_fast_with_the_fetch_command(clean):
+    pytest.importorskip("transformers", reason="hub cards need transformers: pip install 'dasb[neural]'")
+    import time
+
+    from dasb.weights import WeightsUnavailable
+
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailable) as err:
+        load_cards()["mimi-8q"].build()
+    assert time.perf_counter() - start < 5
+    assert "dasb weights fetch mimi-8q" in str(err.value) and "kyutai/mimi" in str(err.value)

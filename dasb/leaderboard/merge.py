@@ -94,7 +94,7 @@ def _config_clashes(records: list[Record]) -> list[str]:
     """Leaderboard cells backed by aggregates of more than one configuration."""
     configs: dict[tuple[str, str], set[tuple]] = defaultdict(set)
     for r in records:
-        if r.utterance is None:
+        if r.utterance is None and r.status != "skipped":  # a skip (e.g. weights then missing) backs no value
             configs[(r.tokenizer, r.benchmark)].add(
                 (r.tokenizer_config_hash, r.benchmark_config_hash, r.dataset, r.dataset_hash)
             )
