@@ -21,6 +21,7 @@ from torch import nn
 
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, WeightsUnavailable, fetch_files, find_local
+from dasb.weights.catalog import Source, hub_or_folder
 
 ENCODER = {"ngf": 48, "rnn_num_layers": 2, "up_ratios": (2, 2, 2, 5, 5), "dilations": (1, 3, 9), "out_channels": 1024}
 DECODER = {"in_channels": 1024, "upsample_initial_channel": 1536, "rnn_num_layers": 2, "up_ratios": (5, 5, 2, 2, 2),
@@ -246,6 +247,11 @@ class BigCodecTokenizer(HFTokenizer):
     def __init__(self, name: str, filename: str = "bigcodec.pt", sha256: str | None = None, **kwargs) -> None:
         self.filename, self.sha256 = filename, sha256
         super().__init__(name, **kwargs)
+
+    @classmethod
+    def weight_sources(cls, checkpoint, revision, params) -> list[Source]:
+        name = params.get("filename", "bigcodec.pt")
+        return hub_or_folder(checkpoint, revision, probe=name, patterns=(name,))
 
     @classmethod
     def missing_weights(cls, checkpoint, revision, params) -> str | None:

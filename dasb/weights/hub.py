@@ -181,7 +181,8 @@ class HubSource:
     def missing(self) -> str | None:
         if self.find() is not None:
             return None
-        return f"{self.repo_id} (revision {self.revision or 'main'}) missing: " + how_to_supply(self.repo_id, self.revision)
+        return (f"{self.repo_id} (revision {self.revision or 'main'}) missing, no {self.probe} found: "
+                + how_to_supply(self.repo_id, self.revision))
 
     def size(self) -> int | None:
         where = self.find()
