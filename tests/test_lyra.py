@@ -21,11 +21,10 @@ README_PESQ_WB = {"lyra-v2-3.2k": 2.57, "lyra-v2-6k": 3.15, "lyra-v2-9.2k": 3.37
 
 
 @pytest.fixture
-def lyra_weights(shared_models, monkeypatch):
-    monkeypatch.setenv("DASB_WEIGHTS", str(shared_models))
+def lyra_weights(shared_weights):
     if LYRA_V2.find() is None:
-        pytest.skip(f"no lyra-v2/ in {shared_models} (developer machines only)")
-    return shared_models / "lyra-v2"
+        pytest.skip(f"no lyra-v2/ in {shared_weights} (developer machines only)")
+    return shared_weights / "lyra-v2"
 
 
 @pytest.mark.parametrize("name", sorted(CARDS))

@@ -10,7 +10,7 @@ pytest.importorskip("librosa", reason="NISQA's front end needs librosa: pip inst
 
 from dasb.audio import load_audio  # noqa: E402
 from dasb.models.nisqa import NISQA, WEIGHTS, NISQAModel, weights_path  # noqa: E402
-from dasb.tokenizers.hf_base import WeightsUnavailable  # noqa: E402
+from dasb.weights import WeightsCorrupt, WeightsUnavailable  # noqa: E402
 from tests.conftest import SHARED_DATA  # noqa: E402
 
 REFERENCE = SHARED_DATA / "nisqa_reference"
@@ -58,23 +58,22 @@ def test_reproduces_the_authors_outputs_on_every_file(reference_rows):
 
 def test_missing_weights_say_where_to_put_them(monkeypatch, tmp_path):
     monkeypatch.setenv("DASB_WEIGHTS", str(tmp_path))
+    monkeypatch.setenv("DASB_OFFLINE", "1")
     with pytest.raises(WeightsUnavailable) as err:
         weights_path("nisqa.tar")
     msg = str(err.value)
-    assert str(tmp_path / "nisqa" / "nisqa.tar") in msg and "$DASB_WEIGHTS/nisqa/nisqa.tar" in msg
-    assert "github.com/gabrielmittag/NISQA/raw/" in msg and WEIGHTS["nisqa.tar"] in msg and "non-commercial" in msg
-    monkeypatch.delenv("DASB_WEIGHTS")
-    with pytest.raises(WeightsUnavailable, match="DASB_WEIGHTS is not set"):
-        weights_path("nisqa_tts.tar")
+    assert str(tmp_path / "nisqa") in msg and "dasb weights fetch nisqa" in msg and "nisqa.tar" in msg
+    assert "raw.githubusercontent.com/gabrielmittag/NISQA/" in msg and "NON-COMMERCIAL" in msg
 
 
 def test_a_changed_weights_file_is_refused(shared_weights, monkeypatch, tmp_path):
     (tmp_path / "nisqa").mkdir()
+    (tmp_path / "nisqa" / "nisqa_tts.tar").write_bytes((shared_weights / "nisqa" / "nisqa_tts.tar").read_bytes())
     data = bytearray((shared_weights / "nisqa" / "nisqa.tar").read_bytes())
     data[len(data) // 2] ^= 1
     (tmp_path / "nisqa" / "nisqa.tar").write_bytes(bytes(data))
     monkeypatch.setenv("DASB_WEIGHTS", str(tmp_path))
-    with pytest.raises(ValueError, match="sha256 .* is not the pinned"):
+    with pytest.raises(WeightsCorrupt, match=f"nisqa.tar: sha256 .*, expected {WEIGHTS['nisqa.tar']}"):
         NISQAModel("nisqa.tar")
 
 

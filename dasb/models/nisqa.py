@@ -19,9 +19,7 @@ The weights are CC BY-NC-SA 4.0 (non-commercial); the code here is dasb's.
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,15 +30,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from dasb.models.mos import installed, playable
-from dasb.tokenizers.hf_base import WEIGHTS_ENV, WeightsUnavailable
+from dasb.weights import NISQA as NISQA_FILES
+from dasb.weights import file_sha256, weights_file
 
-SOURCE_COMMIT = "fe84f0f252abec382b24367d5b22498a7ce34dbb"
-LICENSE = "CC BY-NC-SA 4.0 (non-commercial use only)"
-# File name -> sha256 of the authors' release at SOURCE_COMMIT.
-WEIGHTS = {
-    "nisqa.tar": "7ec4cf937514dd3f8860b21e66fabd8ca87a168572675ef8d979c4c4ad2e805c",
-    "nisqa_tts.tar": "c556a954cd9536360b4fe6f524ad432816509cd22f436f345b281a7851360656",
-}
+# File name -> sha256 of the authors' release (the pinned file set ``dasb.weights.NISQA``).
+WEIGHTS = {f.name: f.sha256 for f in NISQA_FILES.files}
 # Output names, in the order of each checkpoint's output units.
 OUTPUTS = {
     "nisqa.tar": ("mos", "noisiness", "discontinuity", "coloration", "loudness"),
@@ -48,35 +42,16 @@ OUTPUTS = {
 }
 
 
-def weights_url(filename: str) -> str:
-    """Where the authors publish ``filename``, at the pinned commit."""
-    return f"https://github.com/gabrielmittag/NISQA/raw/{SOURCE_COMMIT}/weights/{filename}"
-
-
-def weights_path(filename: str) -> Path:
-    """``$DASB_WEIGHTS/nisqa/<filename>``, or :class:`WeightsUnavailable` saying how to provide it."""
-    root = os.environ.get(WEIGHTS_ENV)
-    if root and (Path(root) / "nisqa" / filename).is_file():
-        return Path(root) / "nisqa" / filename
-    where = f"${WEIGHTS_ENV}/nisqa/{filename}" + (f" ({Path(root) / 'nisqa' / filename})" if root else f" ({WEIGHTS_ENV} is not set)")
-    raise WeightsUnavailable(
-        f"NISQA weights {filename} not found: download {weights_url(filename)} (sha256 {WEIGHTS[filename]}; "
-        f"licence {LICENSE}) and put it at {where}"
-    )
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def weights_path(filename: str, fetch: bool = True) -> Path:
+    """Verified local path of ``filename`` (:func:`dasb.weights.weights_file`): ``$DASB_WEIGHTS/nisqa/``, the dasb
+    weights folder, or (``fetch``, with a network) downloaded at the pinned commit after showing the licence.
+    Raises ``WeightsUnavailable`` saying how to provide it, ``WeightsCorrupt`` on a sha256 mismatch."""
+    return weights_file("nisqa", filename, auto_fetch=fetch)
 
 
 def load_checkpoint(filename: str) -> dict[str, Any]:
-    """The checkpoint dict (``args``, ``model_state_dict``) of ``filename``, after checking its sha256."""
-    path = weights_path(filename)
-    digest = file_sha256(path)
-    if digest != WEIGHTS[filename]:
-        raise ValueError(f"{path}: sha256 {digest} is not the pinned {WEIGHTS[filename]} of NISQA's {filename}; "
-                         f"download it again from {weights_url(filename)}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """The checkpoint dict (``args``, ``model_state_dict``) of ``filename``, checked by sha256 before loading."""
+    return torch.load(weights_path(filename), map_location="cpu", weights_only=True)
 
 
 # ---- front end ---------------------------------------------------------------------------------
@@ -313,12 +288,8 @@ class NISQA:
     @staticmethod
     def describe() -> dict[str, Any]:
         """What identifies the predictions: the weights files' sha256 (or why they are missing) and librosa."""
-        weights = {}
-        for filename in WEIGHTS:
-            try:
-                weights[filename] = file_sha256(weights_path(filename))
-            except WeightsUnavailable:
-                weights[filename] = "missing"
+        where = NISQA_FILES.find()  # unverified here: loading verifies
+        weights = {f: "missing" if where is None else file_sha256(where / f) for f in WEIGHTS}
         return {"predictor": "nisqa", "weights_sha256": weights, "librosa": installed("librosa")}
 
     def predict(self, wave: np.ndarray, sr: int) -> tuple[dict[str, float], str | None]:

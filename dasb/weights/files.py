@@ -90,7 +90,8 @@ class FileSet:
         return (f"weights {self.name!r} missing: run `{self.fetch_command()}` (downloads {self.download_size / 1e6:.1f} MB from "
                 f"github.com/{self.repo} at {self.commit[:12]}), or copy {', '.join(f.name for f in self.files)} "
                 f"from {RAW}/{self.repo}/{self.commit}/{self.folder}/ into {self.where_to_copy()}"
-                + (f" or {Path(self.local).expanduser()}/" if self.local else ""))
+                + (f" or {Path(self.local).expanduser()}/" if self.local else "") + f". Licence: {self.license}"
+                + (f" {self.notice}" if self.notice else ""))
 
     def verify(self, where: Path) -> list[str]:
         """Problems with the copy in ``where``: files missing or whose SHA-256 differs from the pinned one."""
