@@ -111,13 +111,15 @@ def _mos_run(tmp_path, tokenizers, settings=None):
 def test_benchmark_without_weights_skips_nisqa_and_still_runs_dnsmos(monkeypatch, tmp_path):
     pytest.importorskip("speechmos", reason="the mos benchmark needs the mos extra: pip install 'dasb[mos]'")
     monkeypatch.setenv("DASB_WEIGHTS", str(tmp_path / "empty"))
+    monkeypatch.setenv("DASB_OFFLINE", "1")
     agg, records, config = _mos_run(tmp_path, ["pcm16"])
     assert not [r for r in records if r.status == "error"]
     for row in ("pcm16", "ground-truth"):
         assert agg[(row, "dnsmos_ovrl")].status == "ok"
         for name in NISQA.outputs:
             rec = agg[(row, f"nisqa_{name}")]
-            assert rec.status == "skipped" and "nisqa.tar" in rec.message and "DASB_WEIGHTS" in rec.message
+            assert rec.status == "skipped" and "nisqa.tar" in rec.message and "dasb weights fetch nisqa" in rec.message
+            assert str(tmp_path / "empty" / "nisqa") in rec.message
     assert config["benchmarks"]["mos"]["nisqa"]["weights_sha256"] == {f: "missing" for f in WEIGHTS}
 
 
