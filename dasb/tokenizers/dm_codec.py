@@ -17,6 +17,7 @@ import torch
 
 from dasb.tokenizers.hf_base import WeightsUnavailable
 from dasb.tokenizers.pypi_codecs import SpeechTokenizerTokenizer
+from dasb.weights.catalog import LocalFiles, Source
 
 # The architecture entries of DM-Codec's config.json (the rest of that file is training settings).
 ARCHITECTURE = {
@@ -35,6 +36,11 @@ class DMCodecTokenizer(SpeechTokenizerTokenizer):
                  **kwargs: Any) -> None:
         self.filename = filename
         super().__init__(name, n_q=n_q, **kwargs)
+
+    @classmethod
+    def weight_sources(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> list[Source]:
+        filename = params.get("filename", "DM-Codec_checkpoint_LM_SM.pt")
+        return [] if checkpoint is None else [LocalFiles(checkpoint, (filename,), _how_to_get(filename, Path(checkpoint).expanduser()))]
 
     @classmethod
     def missing_weights(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> str | None:

@@ -23,6 +23,7 @@ from torch import nn
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, find_local, how_to_supply, load_pretrained, require
 from dasb.tokenizers.layers import WNConv1d, WNConvTranspose1d
+from dasb.weights.catalog import Source, hub_or_folder
 
 SAMPLE_RATE = 24000
 SEMANTIC_RATE = 16000
@@ -250,6 +251,13 @@ class DualCodecTokenizer(HFTokenizer):
             raise ValueError(f"tokenizer {name!r}: variant {variant!r} is not one of {sorted(VARIANTS)}")
         self.variant, self.semantic, self.semantic_layer = variant, (semantic_checkpoint, semantic_revision), semantic_layer
         super().__init__(name, **kwargs)
+
+    @classmethod
+    def weight_sources(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> list[Source]:
+        filename = VARIANTS.get(params.get("variant", "12hz"), VARIANTS["12hz"])[1]
+        semantic = params.get("semantic_checkpoint", "facebook/w2v-bert-2.0")
+        return (hub_or_folder(checkpoint, revision, probe=filename)
+                + hub_or_folder(semantic, params.get("semantic_revision"), probe="preprocessor_config.json"))
 
     @classmethod
     def missing_weights(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> str | None:

@@ -24,10 +24,11 @@ import torch
 from dasb.tokenizers.base import AudioTokenizer, Tokens, TokenizerInfo
 from dasb.weights.base import WEIGHTS_ENV, WeightsUnavailable
 from dasb.weights.catalog import Source, hub_or_folder
-from dasb.weights.hub import (HubSource, fetch_files, fetch_folder, find_local, is_commit, loaded_revision, locate)
+from dasb.weights.hub import (HubSource, fetch_files, fetch_folder, find_local, how_to_supply, is_commit, loaded_revision,
+                               locate)
 
 __all__ = ["HFTokenizer", "HubSource", "WEIGHTS_ENV", "WeightsUnavailable", "fetch_files", "fetch_folder", "find_local",
-           "is_commit", "length_groups", "load_pretrained", "loaded_revision", "locate", "require"]
+           "how_to_supply", "is_commit", "length_groups", "load_pretrained", "loaded_revision", "locate", "require"]
 
 
 def require(module: str, extra: str) -> Any:

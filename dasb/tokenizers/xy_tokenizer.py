@@ -25,6 +25,7 @@ from torch import nn
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, find_local, how_to_supply, require
 from dasb.tokenizers.layers import WNConv1d
+from dasb.weights.catalog import Source, hub_or_folder
 
 INPUT_RATE = 16000
 MEL_HOP = 160
@@ -379,6 +380,11 @@ class XYTokenizer(HFTokenizer):
         self.variant = variant
         self.filename = VARIANTS[variant][1]
         super().__init__(name, **kwargs)
+
+    @classmethod
+    def weight_sources(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> list[Source]:
+        filename = VARIANTS.get(params.get("variant", "xy-tokenizer"), (None, "xy_tokenizer.ckpt"))[1]
+        return hub_or_folder(checkpoint, revision, probe=filename)
 
     @classmethod
     def missing_weights(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> str | None:
