@@ -120,6 +120,7 @@ for _name, _cls in (("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokeni
 ADAPTERS.register("xy-tokenizer", "dasb.tokenizers.xy_tokenizer:XYTokenizer")
 ADAPTERS.register("dm-codec", "dasb.tokenizers.dm_codec:DMCodecTokenizer")
 ADAPTERS.register("dualcodec", "dasb.tokenizers.dualcodec:DualCodecTokenizer")
+ADAPTERS.register("lm-spt", "dasb.tokenizers.lmspt:LMSPTTokenizer")
 BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruction")
 BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
 BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")

@@ -142,7 +142,7 @@ UNPINNED = {
     "glm-4-voice-tokenizer",  # none found
     "bigcodec",  # none found; the file is pinned by its sha256 instead
     "xy-tokenizer", "xy-tokenizer-ttsd-v0.7",  # xy_tokenizer.yaml: none found
-    "dualcodec-12hz", "dualcodec-25hz",  # dualcodec.yaml: none found
+    "dualcodec-12hz", "dualcodec-25hz", "lm-spt",  # dualcodec.yaml, lmspt.yaml: none found
 }
 
 

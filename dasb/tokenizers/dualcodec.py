@@ -148,11 +148,13 @@ class ResidualVectorQuantize(nn.Module):
         super().__init__()
         self.quantizers = nn.ModuleList(VectorQuantize(dim, size, codebook_dim) for _ in range(levels))
 
-    def encode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Codes ``[B, K, T]`` and the quantised sum the authors pass on (straight-through values)."""
+    def encode(self, z: torch.Tensor, straight_through: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes ``[B, K, T]`` and the quantised sum. DualCodec subtracts and sums the straight-through values
+        (``straight_through``); LM-SPT's ``encode`` uses the projected codebook entries themselves."""
         codes, residual, total = [], z, 0
         for q in self.quantizers:
             idx, z_q = q.quantize(residual)
+            z_q = z_q if straight_through else q.lookup(idx)
             residual, total = residual - z_q, total + z_q
             codes.append(idx)
         return torch.stack(codes, 1), total
@@ -308,8 +310,8 @@ class DualCodecTokenizer(HFTokenizer):
         return [q.codebook.weight.detach().float().cpu() for q in (*c.semantic_vq.quantizers, *c.dac.quantizer.quantizers)]
 
 
-def load_codec(path: str, model: DualCodecModel) -> DualCodecModel:
-    """``model`` with the authors' safetensors file loaded strictly."""
+def load_codec(path: str, model: nn.Module) -> nn.Module:
+    """``model`` with the authors' safetensors file loaded strictly (DualCodec's and LM-SPT's)."""
     from safetensors.torch import load_file
 
     model.load_state_dict(load_file(path), strict=True)
