@@ -9,7 +9,6 @@ the card's ``checkpoint`` folder; the run records its SHA-256 as the loaded revi
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 
 from dasb.tokenizers.hf_base import WeightsUnavailable
 from dasb.tokenizers.pypi_codecs import SpeechTokenizerTokenizer
+from dasb.weights.base import file_sha256
 from dasb.weights.catalog import LocalFiles, Source
 
 # The architecture entries of DM-Codec's config.json (the rest of that file is training settings).
@@ -56,11 +56,7 @@ class DMCodecTokenizer(SpeechTokenizerTokenizer):
         model = self._from_config(ARCHITECTURE)
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state.get("generator", state), strict=True)  # a training checkpoint keeps it there
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        self.resolved_revision = f"sha256:{digest.hexdigest()}"
+        self.resolved_revision = f"sha256:{file_sha256(path)}"
         return model
 
 

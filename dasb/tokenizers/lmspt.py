@@ -20,6 +20,7 @@ from torch import nn
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.dualcodec import SAMPLE_RATE, Decoder, DualCodecConfig, Encoder, ResidualVectorQuantize, load_codec
 from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, find_local, how_to_supply
+from dasb.weights.catalog import Source, hub_or_folder
 
 FILENAME = "lmspt_12d5hz_16384_4096.safetensors"
 # The released configuration: encoder 32 -> 1024 channels over strides 4, 5, 6, 8, 2 (12.5 Hz), decoder 1536.
@@ -66,6 +67,10 @@ class LMSPTModel(nn.Module):
 
 class LMSPTTokenizer(HFTokenizer):
     """dasb adapter of LM-SPT; ``checkpoint`` is the hub repo (or folder) holding the released safetensors file."""
+
+    @classmethod
+    def weight_sources(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> list[Source]:
+        return hub_or_folder(checkpoint, revision, probe=FILENAME)
 
     @classmethod
     def missing_weights(cls, checkpoint: str | None, revision: str | None, params: dict[str, Any]) -> str | None:
