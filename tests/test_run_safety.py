@@ -256,3 +256,30 @@ def test_workers_and_resource_tracker_die_with_a_killed_run(tmp_path, kill_after
     for k in survivors:  # do not leave them running after a failure
         os.kill(k, signal.SIGKILL)
     assert not survivors
+
+
+# ---- concurrent runs ----------------------------------------------------------------------------
+def _start(suite, out, cache):
+    cmd = [sys.executable, "-m", "dasb", "run", "--suite", str(suite), "--out", str(out), "--cache-dir", str(cache), "--workers", "1"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+
+
+@pytest.mark.slow
+def test_concurrent_runs_one_directory_one_writer_and_a_shared_cache_works(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(json.dumps({"name": "c", "dataset": "mini", "tokenizers": ["pcm8", "mulaw8-8k"],
+                                 "benchmarks": {"reconstruction": {"max_utterances": 8, "metrics": ["stoi", "si_sdr"]}}}))
+    same = [_start(suite, tmp_path / "same", tmp_path / "cache") for _ in range(2)]
+    codes = sorted(p.wait() for p in same)
+    refused = next(p for p in same if p.returncode == 2)
+    message = refused.stderr.read()
+    assert codes == [0, 2] and "another dasb run (pid " in message and "Traceback" not in message
+    keys = [(r["tokenizer"], r["utterance"], r["metric"]) for r in map(json.loads, (tmp_path / "same" / RECORDS_FILE).read_text().splitlines())]
+    assert len(keys) == len(set(keys)) == 2 * 9 * 3  # every record once: 8 utterances and the aggregate, 3 metrics (delay_ms too)
+    apart = [_start(suite, tmp_path / f"apart{k}", tmp_path / "shared-cache") for k in range(2)]
+    assert [p.wait() for p in apart] == [0, 0]
+    values = [{(r.tokenizer, r.utterance, r.metric): r.value for r in read_records(tmp_path / d)}
+              for d in ("apart0", "apart1", "same")]
+    # ESTOI may differ in the last bit between processes (summation order); nothing else may.
+    assert values[0] == pytest.approx(values[1], rel=1e-12) and values[0] == pytest.approx(values[2], rel=1e-12)
