@@ -3,7 +3,7 @@
     dasb list tokenizers|benchmarks|metrics|suites
     dasb info NAME
     dasb run [--suite S] [--tokenizers a,b] [--benchmarks x,y] [--data PATH|mini] [--out DIR]
-             [--workers N] [--cache-dir DIR | --no-cache] [--executor local|ray [--address ADDR]]
+             [--workers N] [--cache-dir DIR | --no-cache] [--executor local|ray [--address ADDR]] [--repair]
     dasb bench | dasb cache info|prune
     dasb leaderboard RUN_DIR... [--format md|csv|html] [--out FILE|DIR]
     dasb compare RUN_DIR... A B [--benchmark X] [--metric Y]
