@@ -185,11 +185,12 @@ class Runner:
         return any(self._pending(self._key(card, bench, corpus, None, m)) for m in bench.metrics())
 
     def _errors_to_redo(self, card: Card, bench: Benchmark, corpus: Corpus) -> bool:
-        """Under ``--overwrite errors``: whether any record of ``card`` x ``bench`` (per-utterance too) is an error."""
+        """Under ``--overwrite errors``: whether any record of ``card`` x ``bench`` (per-utterance, ground truth) is an error."""
         if self.overwrite != "errors":
             return False
-        scope = self._key(card, bench, corpus, None, "")[:6]
-        return any(r.status == "error" and r.key[:6] == scope for r in self.store.records())
+        rows = {(c.name, c.config_hash) for c in (card, _row_card(GROUND_TRUTH))}  # the benchmark may fill both
+        scope = self._key(card, bench, corpus, None, "")[2:6]
+        return any(r.status == "error" and r.key[2:6] == scope and r.key[:2] in rows for r in self.store.records())
 
     def _in_plan(self, rec: Record, corpus: Corpus) -> bool:
         """Whether ``rec`` is one of this suite's records (its tokenizers and benchmarks, current settings)."""

@@ -13,6 +13,7 @@ import pytest
 
 from dasb.benchmarks.base import CorpusBenchmark, Result, UtteranceBenchmark
 from dasb.registry import BENCHMARKS
+from dasb.results.record import GROUND_TRUTH
 from dasb.results import read_records
 from dasb.results.store import CONFIG_FILE, RECORDS_FILE, REJECTED_FILE, TOKENIZERS_FILE, RunDirInUse, RunStore, write_atomic
 from dasb.runner import Runner
@@ -46,7 +47,8 @@ class PlannedCorpusBench(CorpusBenchmark):
         return {"m": True}
 
     def run(self, items, tokenizer):
-        return [Result("m", PLAN["corpus_value"])]
+        truth = [Result("m", PLAN["truth"], row=GROUND_TRUTH)] if "truth" in PLAN else []
+        return [Result("m", PLAN.get("corpus_value", 1.0))] + truth
 
 
 BENCHMARKS.register("planned", f"{__name__}:PlannedBench", source="tests")
@@ -113,6 +115,15 @@ def test_overwrite_errors_redoes_utterance_errors_under_an_ok_aggregate(tmp_path
     recs = _records(tmp_path)
     assert recs[("planned", "slt_shared01", "m")].status == "ok"
     assert recs[("planned", None, "m")].n == 3 and recs[("planned", None, "m")].message is None
+
+
+def test_overwrite_errors_redoes_an_error_of_the_ground_truth_row(tmp_path):
+    PLAN["truth"] = float("inf")
+    assert _run(tmp_path, {"planned-corpus": {}}).exit_code == 1
+    PLAN["truth"] = 0.5
+    assert _run(tmp_path, {"planned-corpus": {}}, overwrite="errors").exit_code == 0
+    recs = {(r.tokenizer, r.metric): r for r in read_records(tmp_path / "run")}
+    assert recs[(GROUND_TRUTH, "m")].value == 0.5 and recs[("pcm16", "m")].value == 1.0
 
 
 def test_errors_of_other_suites_in_the_directory_do_not_fail_a_run(tmp_path):
