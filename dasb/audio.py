@@ -60,6 +60,16 @@ def to_channels(wav: np.ndarray, channels: int) -> np.ndarray:
     raise AudioError(f"cannot map {wav.shape[0]} channels to {channels}")
 
 
+def conform(wav: np.ndarray, sr: int, rate: int, channels: int) -> np.ndarray:
+    """``wav`` ``[C, N]`` at ``sr`` brought to ``rate`` and ``channels``: resampled, then mixed.
+
+    The one path audio takes between a tokenizer's native format and the
+    reference's: inputs to an encoder, and decoded audio on its way to the
+    metrics (built-in decoders and external systems' files alike).
+    """
+    return to_channels(resample(wav, sr, rate), channels)
+
+
 LOWPASS_WIDTH = 64
 ROLLOFF = 0.9475937167399596
 KAISER_BETA = 14.769656459379492

@@ -4,6 +4,8 @@
     dasb info NAME
     dasb run [--suite S] [--tokenizers a,b] [--benchmarks x,y] [--data PATH|mini] [--out DIR]
              [--workers N] [--cache-dir DIR | --no-cache] [--executor local|ray [--address ADDR]] [--repair]
+    dasb score --ref DATA --decoded DIR --name NAME [--tokens DIR --frame-rate F --codebook-size N]
+               [--kbps K | --coded DIR] [--compare RUN_DIR...]
     dasb bench | dasb cache info|prune
     dasb leaderboard RUN_DIR... [--format md|csv|html] [--out FILE|DIR]
     dasb compare RUN_DIR... A B [--benchmark X] [--metric Y]
@@ -129,6 +131,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{len(summary.errors)} error record(s) in this run, e.g.:", file=sys.stderr)
         for rec in summary.errors[:5]:
             print(f"  {rec.tokenizer} / {rec.benchmark} / {rec.utterance or 'aggregate'} / {rec.metric}: {rec.message}", file=sys.stderr)
+    return summary.exit_code
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from dasb.leaderboard import build, overview, render
+    from dasb.leaderboard.merge import merge_runs
+    from dasb.score import dataset_mismatches, external_card, score
+
+    sizes = None if args.codebook_size is None else [int(x) for x in args.codebook_size.split(",")]
+    sizes = sizes[0] if sizes is not None and len(sizes) == 1 else sizes  # one size for --codebooks codebooks
+    card = external_card(args.name, decoded=args.decoded, tokens=args.tokens, frame_rate=args.frame_rate,
+                         codebook_size=sizes, num_codebooks=args.codebooks, kbps=args.kbps, coded=args.coded, align=args.align,
+                         duration_tolerance=args.duration_tolerance)
+    out = Path(args.out or Path("runs") / args.name)
+    summary = score(card, args.ref, out, args.suite, args.benchmarks.split(",") if args.benchmarks else None,
+                    args.workers, args.overwrite)
+    merged = merge_runs([out, *args.compare])
+    for warning in [*dataset_mismatches(out, args.compare), *merged.warnings]:
+        print(f"dasb: warning: {warning}", file=sys.stderr)
+    print(render(overview(build(merged.records, merged.meta)), "md"))
+    w = summary.written
+    print(f"run directory: {out}\nwritten now: {w['ok']} ok, {w['error']} error, {w['skipped']} skipped records")
+    if summary.errors:
+        print(f"{len(summary.errors)} error record(s), e.g.:", file=sys.stderr)
+        for rec in summary.errors[:8]:
+            print(f"  {rec.benchmark} / {rec.utterance or 'aggregate'} / {rec.metric}: {rec.message}", file=sys.stderr)
     return summary.exit_code
 
 
@@ -299,6 +327,30 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--executor", default="local", choices=["local", "ray"], help="ray: tokenizer x shard tasks on a cluster")
     s.add_argument("--address", help="Ray cluster address (default: start a local instance)")
     s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("score", help="score outputs made elsewhere (decoded audio, token files) against a corpus")
+    s.add_argument("--ref", required=True, help="the corpus the outputs were made from: 'mini', a manifest, a folder, ...")
+    s.add_argument("--name", required=True, help="the system's row name")
+    s.add_argument("--decoded", help="decoded audio: a folder of <utterance id>.<ext>, a wav.scp or a JSONL {id, audio}")
+    s.add_argument("--tokens", help="token files: a folder of <utterance id>.npy|.pt|.npz, codes [codebooks, frames]")
+    s.add_argument("--frame-rate", type=float, help="token frames per second (with --tokens)")
+    s.add_argument("--codebook-size", help="codebook size, or comma-separated sizes per codebook (with --tokens)")
+    s.add_argument("--codebooks", type=int, help="number of codebooks, with one --codebook-size "
+                   "(default: the first token file's)")
+    s.add_argument("--kbps", type=float, help="declared bitrate")
+    s.add_argument("--coded", help="folder of coded files <utterance id>.<ext>: bitrate from their sizes")
+    s.add_argument("--align", default="waveform", choices=["waveform", "envelope"],
+                   help="envelope for decoders that synthesise their own phase (vocoders)")
+    s.add_argument("--duration-tolerance", type=float,
+                   help="seconds a decoded file may differ from its reference (default max(0.25 s, 10%%))")
+    s.add_argument("--suite", default="default", help="benchmarks and their settings come from this suite")
+    s.add_argument("--benchmarks", help="comma-separated benchmark names (default: all of the suite's)")
+    s.add_argument("--compare", nargs="*", default=[], metavar="RUN_DIR", help="run directories shown beside it")
+    s.add_argument("--out", help="run directory (default: runs/NAME); rerunning resumes")
+    s.add_argument("--overwrite", default="never", choices=["never", "errors", "always"])
+    s.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes for CPU-bound metrics (default: number of cores)")
+    s.set_defaults(func=_cmd_score)
 
     s = sub.add_parser("bench", help="measure framework speed: cold/warm runs, workers, overhead, long-file memory")
     s.add_argument("--suite", default="default")

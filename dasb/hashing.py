@@ -55,3 +55,4 @@ def _open_regular(path: str, flags: int) -> int:
 def hash_config(config: Any) -> str:
     """Hash of a JSON-serialisable configuration, independent of key order."""
     return hash_bytes(json.dumps(config, sort_keys=True, default=str).encode())
+

@@ -113,6 +113,7 @@ for _name, _cls in (("encodec", "EncodecTokenizer"), ("dac", "DacTokenizer"), ("
     ADAPTERS.register(_name, f"dasb.tokenizers.hf_codecs:{_cls}")
 ADAPTERS.register("bigcodec", "dasb.tokenizers.bigcodec:BigCodecTokenizer")
 ADAPTERS.register("glm4voice", "dasb.tokenizers.glm4voice:GLM4VoiceTokenizer")
+ADAPTERS.register("external", "dasb.external:ExternalSystem")
 ADAPTERS.register("ssl-kmeans", "dasb.tokenizers.ssl_kmeans:SSLKMeansTokenizer")
 ADAPTERS.register("lyra", "dasb.tokenizers.lyra:LyraTokenizer")
 for _name, _cls in (("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokenizerTokenizer"), ("s3tokenizer", "S3Tokenizer")):

@@ -26,6 +26,7 @@ from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, Result, Utter
 from dasb.data.corpus import Corpus, Utterance, load_corpus
 from dasb.decode_inputs import POLICY, DecodeInputProvider
 from dasb.env import environment
+from dasb.external import ExternalItems, ExternalSystem
 from dasb.cache import TokenCache
 from dasb.hashing import hash_config
 from dasb.items import ItemMaker, describe
@@ -70,6 +71,7 @@ class Runner:
         only_utterances: set[str] | None = None,
         aggregate: bool = True,
         repair: bool = False,
+        cards: dict[str, Card] | None = None,
     ) -> None:
         if overwrite not in OVERWRITE_POLICIES:
             raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {overwrite!r}")
@@ -97,8 +99,10 @@ class Runner:
         self.benchmarks: dict[str, Benchmark] = {
             name: BENCHMARKS.get(name)(**settings) for name, settings in suite.benchmarks.items()
         }
-        # An unknown name is a usage error (RegistryError with suggestions) before any work.
-        self.cards: dict[str, Card] = {name: get_card(name) for name in suite.tokenizers}
+        # An unknown name is a usage error (RegistryError with suggestions) before any work. ``cards`` gives
+        # cards that are in no card folder, by name (e.g. `dasb score`'s external system).
+        given = cards or {}
+        self.cards: dict[str, Card] = {name: given[name] if name in given else get_card(name) for name in suite.tokenizers}
         if suite.half:
             self.cards = {name: card.in_half_precision() for name, card in self.cards.items()}
         self.store = RunStore(out_dir, repair=repair)
@@ -270,7 +274,13 @@ class Runner:
         wanted = [u for u in corpus.utterances if u.id in needed]
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
         provider = DecodeInputProvider(corpus, tok.info.decode_inputs, tok.info.sample_rate) if decode else None
-        maker = ItemMaker(tok, card.config_hash, self.suite.batch_size, self.cache, self.suite.max_batch_seconds, provider)
+        if isinstance(tok, ExternalSystem):  # outputs are read, not computed
+            maker = ExternalItems(tok)
+            for uid, problem in tok.extra_files({u.id for u in corpus.utterances}):
+                for b in todo.values():
+                    self._write(card, b, corpus, [Result(m, None, uid, "error", problem) for m in b.metrics()])
+        else:
+            maker = ItemMaker(tok, card.config_hash, self.suite.batch_size, self.cache, self.suite.max_batch_seconds, provider)
         kept: list[Item] = []
         load_errors: list[str] = []
         bar = tqdm(total=len(wanted), desc=card.name, unit="utt", disable=not self.progress, leave=False)
@@ -280,9 +290,10 @@ class Runner:
             for utt, item in maker.make(group, decode):
                 if isinstance(item, str):
                     load_errors.append(item)
-                    for n, b in per_utt.items():
-                        if utt.id in pending[n]:
-                            self._write(card, b, corpus, [Result(m, None, utt.id, "error", item) for m in b.metrics()])
+                    # Corpus benchmarks leave the utterance out; its error row says so.
+                    for b in [b for n, b in per_utt.items() if utt.id in pending[n]] + [
+                            b for n, b in whole.items() if utt.id in chosen[n]]:
+                        self._write(card, b, corpus, [Result(m, None, utt.id, "error", item) for m in b.metrics()])
                     continue
                 save_example(self.store.dir, card.name, item, corpus)  # listening examples for the site
                 for n, b in per_utt.items():
@@ -342,8 +353,10 @@ class Runner:
             "sample_rate": info.sample_rate,
             "num_codebooks": info.num_codebooks,
             "codebook_sizes": list(info.codebook_sizes),
-            "frame_rate": info.frame_rate,
-            "nominal_bitrate": info.nominal_bitrate,
+            "frame_rate": info.frame_rate if info.num_codebooks else None,
+            # External systems: declared, from coded-file sizes or from their token files (bitrate_from).
+            "nominal_bitrate": info.extras["bitrate"] if "bitrate" in info.extras else info.nominal_bitrate,
+            "bitrate_from": info.extras.get("bitrate_from"),
             "variable_rate": info.variable_rate,
             "causal": info.causal,
             "decodes": info.decodes,

@@ -139,6 +139,7 @@ class ABX(CorpusBenchmark):
     """Across-speaker ABX error on token sequences."""
 
     name = "abx"
+    needs_model = True
 
     def __init__(self, voices: list[str] | tuple[str, ...] = DEFAULT_VOICES, item_file: str | None = None,
                  audio_dir: str | None = None, frame: str = "onehot", max_frame_rate: float = 100.0,

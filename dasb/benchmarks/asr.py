@@ -37,6 +37,7 @@ class ASR(CorpusBenchmark):
 
     name = "asr"
     needs_decoded = True
+    needs_tokens = False
     needs_text = True
 
     def __init__(self, backend: str = "pocketsphinx", options: dict[str, Any] | None = None, **settings: Any) -> None:

@@ -37,7 +37,7 @@ class Item:
     utterance: Utterance
     reference: np.ndarray
     sample_rate: int
-    tokens: Tokens
+    tokens: Tokens | None  # None for an external system given without token files
     decoded: np.ndarray | None = None
     encode_seconds: float = 0.0
     decode_seconds: float = 0.0
@@ -68,6 +68,11 @@ class Benchmark(ABC):
     needs_decoded: ClassVar[bool] = False
     needs_text: ClassVar[bool] = False
     needs_speaker: ClassVar[bool] = False
+    # Reads the items' tokens (False: only decoded audio, so systems without token files can run it).
+    needs_tokens: ClassVar[bool] = True
+    # Runs the tokenizer on audio of its own making (augmented, chunked, timed, ...): impossible for a
+    # system known only by its outputs.
+    needs_model: ClassVar[bool] = False
     # True when score() uses nothing of the tokenizer but ``tokenizer.info`` and needs
     # no models of its own: the runner may then score items in worker processes.
     parallel_safe: ClassVar[bool] = False
@@ -90,6 +95,11 @@ class Benchmark(ABC):
 
     def skip_reason(self, tokenizer: AudioTokenizer) -> str | None:
         """Why this benchmark cannot run for ``tokenizer``, or None if it can."""
+        info = tokenizer.info
+        if self.needs_model and not info.encodes:
+            return f"{self.name} runs the tokenizer on audio of its own making; {info.name} is known only by its outputs"
+        if self.needs_tokens and info.num_codebooks == 0:
+            return f"{self.name} needs tokens and {info.name} has none (no token files given)"
         if self.needs_decoded and not tokenizer.info.decodes:
             return f"{self.name} needs decoded audio and {tokenizer.info.name} is encode-only"
         return None

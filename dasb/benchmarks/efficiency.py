@@ -100,6 +100,7 @@ class Efficiency(CorpusBenchmark):
     """Encode/decode real-time factor, parameters and peak memory."""
 
     name = "efficiency"
+    needs_model = True
 
     def __init__(self, warmup: int = 1, repetitions: int = 3, **settings: Any) -> None:
         super().__init__(warmup=warmup, repetitions=repetitions, **settings)

@@ -34,6 +34,7 @@ class Levels(CorpusBenchmark):
     """
 
     name = "levels"
+    needs_model = True
     needs_decoded = True
 
     def __init__(self, levels: list[int] | tuple[int, ...] = DEFAULT_LEVELS,
@@ -46,6 +47,8 @@ class Levels(CorpusBenchmark):
 
     def skip_reason(self, tokenizer: AudioTokenizer) -> str | None:
         info = tokenizer.info
+        if not info.encodes:
+            return super().skip_reason(tokenizer)
         if not info.residual:
             return f"{info.name}'s codebooks are not residual levels: a prefix of them does not decode alone"
         if info.num_codebooks < 2:

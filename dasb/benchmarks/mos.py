@@ -42,6 +42,7 @@ class MOS(CorpusBenchmark):
 
     name = "mos"
     needs_decoded = True
+    needs_tokens = False
 
     def __init__(self, predictors: list[str] | tuple[str, ...] = PREDICTORS, personalized: bool = False,
                  **settings: Any) -> None:

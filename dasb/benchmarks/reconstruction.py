@@ -37,6 +37,7 @@ class Reconstruction(UtteranceBenchmark):
 
     name = "reconstruction"
     needs_decoded = True
+    needs_tokens = False
     parallel_safe = True
 
     def __init__(self, metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS, **settings: Any) -> None:

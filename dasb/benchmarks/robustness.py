@@ -33,6 +33,7 @@ class Robustness(UtteranceBenchmark):
     """Unit edit distance between tokens of original and augmented audio."""
 
     name = "robustness"
+    needs_model = True
 
     def __init__(self, augmentations: list[str] | tuple[str, ...] = DEFAULT_AUGMENTATIONS, codebooks: str = "auto",
                  max_seconds: float = 3.0, seed: int = 0, **settings: Any) -> None:

@@ -36,6 +36,7 @@ class Speaker(CorpusBenchmark):
 
     name = "speaker"
     needs_decoded = True
+    needs_tokens = False
     needs_speaker = True
 
     def __init__(self, encoder: str = "resemblyzer", options: dict[str, Any] | None = None, **settings: Any) -> None:

@@ -154,12 +154,18 @@ def read_folder(root: str | Path, name: str | None = None) -> Corpus:
 
 
 def load_corpus(spec: str | Path) -> Corpus:
-    """Load ``"mini"`` (the embedded corpus), a manifest, a LibriSpeech tree or a folder."""
+    """Load ``"mini"`` (the embedded corpus), a manifest, a LibriSpeech tree, a folder, or a format of
+    :mod:`dasb.data.formats` (Kaldi/ESPnet data dir, Hugging Face dataset, lhotse manifest)."""
     if str(spec) == "mini":
         return read_manifest(MINI_DIR / "manifest.jsonl", "mini")
     path = Path(spec)
     if not path.exists():
         raise FileNotFoundError(f"dataset {str(spec)!r}: no such file or folder (or use 'mini', the embedded corpus)")
+    from dasb.data.formats import read_known_format
+
+    known = read_known_format(path)  # Kaldi/ESPnet dir, Hugging Face dataset, lhotse manifest
+    if known is not None:
+        return known
     if path.is_file():
         corpus = read_manifest(path)
     elif path.is_dir() and (path / "manifest.jsonl").exists():

@@ -114,8 +114,9 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
                 "tokenizer": rec.tokenizer,
                 "kind": m.get("kind", "original audio" if rec.tokenizer == GROUND_TRUTH else "?"),
                 "kbps": kbps,
+                # External systems say where a bitrate came from ("declared", "coded files", "token files").
                 "kbps_from": ("measured" if rec.tokenizer in measured else NOT_MEASURED if unmeasured
-                              else "nominal" if kbps is not None else None),
+                              else (m.get("bitrate_from") or "nominal") if kbps is not None else None),
                 "decoder_inputs": ", ".join(m.get("decode_inputs") or {}) or None,
                 "frame_hz": m.get("frame_rate"),
                 "codebooks": m.get("num_codebooks"),

@@ -13,7 +13,8 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-KINDS = ("classic", "acoustic", "semantic", "hybrid", "learned-baseline", "reference")
+# "external": a system declared by its outputs (decoded files, token files), see dasb.external.
+KINDS = ("classic", "acoustic", "semantic", "hybrid", "learned-baseline", "reference", "external")
 # Inputs a decoder may need besides the tokens, supplied by the framework (see dasb.decode_inputs).
 DECODE_INPUTS = ("transcript", "speaker_prompt")
 
@@ -33,6 +34,8 @@ class TokenizerInfo:
     :data:`DECODE_INPUTS`); it finds them in ``Tokens.side`` under those names.
     ``residual`` says the codebooks are residual levels (RVQ): the decoder also
     accepts only the first k codebooks, each further level refining the result.
+    ``encodes`` is False for systems known only by their outputs (:mod:`dasb.external`):
+    nothing can be encoded or decoded anew, and ``num_codebooks`` is 0 when no tokens were given.
     """
 
     name: str
@@ -43,6 +46,7 @@ class TokenizerInfo:
     kind: str
     causal: bool | None = None
     decodes: bool = True
+    encodes: bool = True
     variable_rate: bool = False
     max_samples: int | None = None
     align: str = "waveform"

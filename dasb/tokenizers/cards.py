@@ -66,7 +66,14 @@ class Card:
     source: str = ""
 
     def config(self) -> dict[str, Any]:
-        """What determines the tokens (hashed into every record)."""
+        """What determines the tokens (hashed into every record).
+
+        An external system (:mod:`dasb.external`) is its files: their content hash, not their location.
+        """
+        if self.adapter == "external":
+            from dasb.external import outputs_identity
+
+            return {"adapter": self.adapter, "params": outputs_identity(self.params)}
         return {"adapter": self.adapter, "params": self.params, "checkpoint": self.checkpoint, "revision": self.revision}
 
     @cached_property
@@ -163,6 +170,11 @@ def _cards_in_file(path: Path) -> list[Card]:
             raise CardFileError(path, line, f"card {merged['name']!r}: 'params' must be a mapping")
         if isinstance(merged.get("evidence"), str):
             merged["evidence"] = [merged["evidence"]]
+        if merged["adapter"] == "external":  # its files are named relative to the card file
+            from dasb.external import SOURCES
+
+            merged["params"] = {k: str((path.parent / v).resolve()) if k in SOURCES and v is not None else v
+                                for k, v in merged.get("params", {}).items()}
         cards.append(Card(**merged, source=f"{path}:{line}"))
     return cards
 

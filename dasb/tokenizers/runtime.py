@@ -21,7 +21,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 import torch
 
-from dasb.audio import pad_batch, resample, to_channels
+from dasb.audio import conform, pad_batch
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
 T = TypeVar("T")
@@ -96,7 +96,7 @@ def encode(
 ) -> list[Tokens]:
     """Encode each ``[C, N]`` waveform (any rate, any channels) to one :class:`Tokens`."""
     info = tok.info
-    native = [to_channels(resample(w, sr, info.sample_rate), info.channels) for w, sr in zip(waves, sample_rates)]
+    native = [conform(w, sr, info.sample_rate, info.channels) for w, sr in zip(waves, sample_rates)]
     spf = info.samples_per_frame
     frames = [int(np.ceil(x.shape[-1] / spf)) for x in native]
     windows = [w for i, n in enumerate(frames) for w in _windows(i, n, tok)]
@@ -195,7 +195,7 @@ def decode(
                 b = None if w.stop == w.end else int(round((w.stop - w.begin) * spf))
                 parts.append(decoded[j][:, a:b])
         wav = np.concatenate(parts, axis=-1)
-        result.append(to_channels(resample(wav, info.sample_rate, out_rate), out_channels))
+        result.append(conform(wav, info.sample_rate, out_rate, out_channels))
     return result
 
 
