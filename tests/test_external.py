@@ -68,7 +68,7 @@ def _builtin_vs_external(tmp_path, data, name, benchmarks, tokens=False):
     _assert_same(_tokenizer_rows(tmp_path / "builtin", name), _tokenizer_rows(tmp_path / "external", "ext"))
 
 
-@pytest.mark.parametrize("name", ["pcm8", "opus-12k"])
+@pytest.mark.parametrize("name", ["pcm8", pytest.param("opus-12k", marks=pytest.mark.slow)])
 def test_decoded_folder_scores_as_the_builtin_run(tmp_path, name):
     data, corpus = _subset(tmp_path, "mini", 2, speakers=2)  # two speakers: the speaker EER needs both kinds of trial
     _builtin_vs_external(tmp_path, data, name, DECODE_SIDE)

@@ -108,7 +108,10 @@ def _table(data: SiteData, columns: list[tuple[str, str]], show_ci: bool, group_
     for tok in data.tokenizers:
         row = data.row(tok)
         kbps = data.kbps(tok)
-        mark = ' <span class="measured" title="measured (tokens/bitrate_bps)">m</span>' if row["kbps_from"] == "measured" else ""
+        # Measured by the tokens benchmark (m); an external system's declared (d) or coded-file (f) bitrate.
+        source = {"measured": ("m", "measured (tokens/bitrate_bps)"), "declared": ("d", "declared by the system's authors"),
+                  "coded files": ("f", "from the sizes of the coded files")}.get(row["kbps_from"])
+        mark = f' <span class="measured" title="{esc(source[1])}">{source[0]}</span>' if source else ""
         if row["decoder_inputs"]:
             given = f"the decoder is also given: {row['decoder_inputs']} (not counted in the bitrate)"
             mark += f' <span class="measured" title="{esc(given)}">+</span>'
