@@ -22,10 +22,13 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from dasb.registry import ADAPTERS, BENCHMARKS, METRICS, RegistryError
 from dasb.results.store import REJECTED_FILE, RunDirInUse
+
+if TYPE_CHECKING:
+    from dasb.runner import RunSummary
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -125,6 +128,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     records, meta = load_runs([out])
     print(render(overview(build(records, meta)), "md"))
     print(f"(headline metric per benchmark; every metric: dasb leaderboard {out} [--format md|csv|html])")
+    return _report(out, summary)
+
+
+def _report(out: Path, summary: RunSummary) -> int:
+    """Print what a run wrote and its first errors; the exit status."""
     w = summary.written
     print(f"run directory: {out}\nwritten now: {w['ok']} ok, {w['error']} error, {w['skipped']} skipped records")
     if summary.errors:
@@ -142,8 +150,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     sizes = None if args.codebook_size is None else [int(x) for x in args.codebook_size.split(",")]
     sizes = sizes[0] if sizes is not None and len(sizes) == 1 else sizes  # one size for --codebooks codebooks
     card = external_card(args.name, decoded=args.decoded, tokens=args.tokens, frame_rate=args.frame_rate,
-                         codebook_size=sizes, num_codebooks=args.codebooks, kbps=args.kbps, coded=args.coded, align=args.align,
-                         duration_tolerance=args.duration_tolerance)
+                         codebook_size=sizes, num_codebooks=args.codebooks, kbps=args.kbps, coded=args.coded,
+                         align=args.align, duration_tolerance=args.duration_tolerance)
     out = Path(args.out or Path("runs") / args.name)
     summary = score(card, args.ref, out, args.suite, args.benchmarks.split(",") if args.benchmarks else None,
                     args.workers, args.overwrite)
@@ -151,13 +159,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for warning in [*dataset_mismatches(out, args.compare), *merged.warnings]:
         print(f"dasb: warning: {warning}", file=sys.stderr)
     print(render(overview(build(merged.records, merged.meta)), "md"))
-    w = summary.written
-    print(f"run directory: {out}\nwritten now: {w['ok']} ok, {w['error']} error, {w['skipped']} skipped records")
-    if summary.errors:
-        print(f"{len(summary.errors)} error record(s), e.g.:", file=sys.stderr)
-        for rec in summary.errors[:8]:
-            print(f"  {rec.benchmark} / {rec.utterance or 'aggregate'} / {rec.metric}: {rec.message}", file=sys.stderr)
-    return summary.exit_code
+    return _report(out, summary)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -165,8 +165,8 @@ def load_corpus(spec: str | Path) -> Corpus:
 
     known = read_known_format(path)  # Kaldi/ESPnet dir, Hugging Face dataset, lhotse manifest
     if known is not None:
-        return known
-    if path.is_file():
+        corpus = known
+    elif path.is_file():
         corpus = read_manifest(path)
     elif path.is_dir() and (path / "manifest.jsonl").exists():
         corpus = read_manifest(path / "manifest.jsonl", path.name)
