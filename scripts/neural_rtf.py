@@ -103,6 +103,11 @@ def dac(sr: int, rates: list[int], codebooks: int) -> dict[str, Any]:  # DAC con
                 decoder_hidden_size=1536, codebook_size=1024, codebook_dim=8)
 
 
+def _published(module: str) -> dict[str, Any]:
+    """The released config of a dasb port (``PUBLISHED_CONFIG`` of ``dasb.tokenizers.<module>``)."""
+    return importlib.import_module(f"dasb.tokenizers.{module}").PUBLISHED_CONFIG
+
+
 S3_NOTE = "package ModelConfig() (load_model fills it from the ONNX release); encode-only"
 # card name -> (builder, notes: where the full size comes from; caveats)
 CONFIGS: dict[str, tuple[Builder, str]] = {
@@ -132,6 +137,10 @@ CONFIGS: dict[str, tuple[Builder, str]] = {
                            "speechtokenizer_hubert_avg/config.json fields"),
     "cosyvoice-s3-v1": (s3("model", "speech_tokenizer_v1"), S3_NOTE),
     "cosyvoice2-s3": (s3("model_v2", "speech_tokenizer_v2_25hz"), S3_NOTE),
+    "glm-4-voice-tokenizer": (adapter("glm4voice", "GLM4VoiceTokenizer", lambda: _published("glm4voice")),
+                              "THUDM/glm-4-voice-tokenizer config.json sizes; encode-only"),
+    "bigcodec": (adapter("bigcodec", "BigCodecTokenizer", lambda: _published("bigcodec")),
+                 "BigCodec config/model/default.yaml (= bigcodec.pt, 159.4 M)"),
     "dasb-wavlm-large-k1000": (dasb_wavlm_large, "WavLM-large + 6 k-means (k=1000) + unit HiFi-GAN; vocoder size "
                                "unverified (in/embedding/attn 128 assumed; a SpeechBrain recipe version uses 1024)"),
 }
