@@ -25,7 +25,7 @@ from dasb.models.nisqa import NISQA
 from dasb.results.record import GROUND_TRUTH
 from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
-from dasb.tokenizers.hf_base import WeightsUnavailable
+from dasb.weights import WeightsUnavailable
 
 PREDICTORS = ("dnsmos", "nisqa")
 Rating = tuple[dict[str, float], str | None]
