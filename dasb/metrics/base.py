@@ -1,6 +1,8 @@
 """The metric record: a pure function plus what a reader needs to interpret it."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,7 +27,8 @@ class Metric:
 
     ``lower``/``upper`` bound the value where the metric has bounds; a value
     outside them, or a non-finite value, is raised as :class:`MetricError`
-    rather than recorded. ``needs_varying_estimate``: the metric is undefined
+    rather than recorded. ``min_ms``: shorter signals are an error saying so
+    (checked first). ``needs_varying_estimate``: the metric is undefined
     when ``est`` is silent or constant (SI-SDR would be epsilon over epsilon,
     STOI a correlation with a flat envelope), so such audio is an error.
     """
@@ -37,11 +40,14 @@ class Metric:
     unit: str = ""
     lower: float | None = None
     upper: float | None = None
+    min_ms: float = 0.0
     needs_varying_estimate: bool = False
 
     def __call__(self, ref: np.ndarray, est: np.ndarray, sr: int) -> float:
         if ref.ndim != 1 or est.ndim != 1 or len(ref) != len(est):
             raise MetricError(f"{self.name}: needs two aligned 1-D signals, got {ref.shape} and {est.shape}")
+        if 1000 * len(ref) / sr < self.min_ms:
+            raise MetricError(f"too short for {self.name}: {1000 * len(ref) / sr:.1f} ms (needs {math.ceil(self.min_ms)} ms)")
         if len(ref) == 0 or np.max(np.abs(ref)) < SILENCE_PEAK:
             raise MetricError(f"{self.name}: the reference is silent (peak below {SILENCE_PEAK}); intrusive metrics are undefined")
         if self.needs_varying_estimate and is_flat(est):
