@@ -28,6 +28,7 @@ from torch import nn
 
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, fetch_folder, require
+from dasb.weights.catalog import Source, hub_or_folder
 
 # Sizes of the released THUDM/glm-4-voice-tokenizer config.json (its other keys are Whisper defaults or training-only).
 PUBLISHED_CONFIG: dict[str, Any] = {
@@ -127,6 +128,7 @@ class GLM4VoiceTokenizer(HFTokenizer):
 
     supports_half = False
     HOP = 160  # Whisper mel hop at 16 kHz
+    FILES = ("config.json", "preprocessor_config.json", "model*.safetensors")  # what the tokenizer reads
 
     def __init__(self, name: str, **kwargs) -> None:
         self.features = None  # the checkpoint's preprocessor_config.json, when loaded
@@ -135,12 +137,15 @@ class GLM4VoiceTokenizer(HFTokenizer):
             self.features = require("transformers", self.extra).WhisperFeatureExtractor(
                 feature_size=self.model.config["num_mel_bins"])
 
+    @classmethod
+    def weight_sources(cls, checkpoint, revision, params) -> list[Source]:
+        return hub_or_folder(checkpoint, revision, patterns=cls.FILES)
+
     def _from_config(self, config: dict[str, Any]) -> nn.Module:
         return WhisperVQEncoder(config)
 
     def _load(self, checkpoint: str, revision: str | None) -> nn.Module:
-        folder, self.resolved_revision = fetch_folder(
-            checkpoint, revision, ["config.json", "preprocessor_config.json", "model*.safetensors"])
+        folder, self.resolved_revision = fetch_folder(checkpoint, revision, list(self.FILES))
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         files = sorted(folder.glob("model*.safetensors"))
         if not files:
