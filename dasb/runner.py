@@ -39,7 +39,7 @@ from dasb.stats import summarize
 from dasb.suites import Suite
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenizers.cards import Card, get_card
-from dasb.weights import WeightsUnavailable
+from dasb.weights import WeightsUnavailable, identity
 
 OVERWRITE_POLICIES = ("never", "errors", "always")
 
@@ -363,6 +363,8 @@ class Runner:
             "precision": "float16" if card.params.get("half") else "float32",
             # The commit the weights were loaded from (the card's revision may be a branch such as `main`).
             "resolved_revision": info.extras.get("resolved_revision"),
+            # What the weights are (commit or sha256; dasb.weights.identity), part of config_hash.
+            "weights": identity(card),
             # Not counted in any bitrate: the leaderboard flags tokenizers decoded with these.
             "decode_inputs": {n: POLICY[n] for n in info.decode_inputs},
         })

@@ -131,6 +131,7 @@ def test_runner_writes_resolved_revision(tmp_path, hub_cache):
     runner._save_tokenizer_info(card, card.build())
     saved = json.loads((runner.store.dir / "tokenizers.json").read_text())["tiny-dac"]
     assert saved["resolved_revision"] == PINNED and saved["card"]["revision"] == PINNED
+    assert saved["weights"] == f"commit:{PINNED}"
 
 
 # Cards whose hub revision is still a branch, each with its reason in the card file's comment.
