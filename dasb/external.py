@@ -141,6 +141,14 @@ class Bitrate:
     source: str | None
 
 
+def _sf_info(path: Path) -> Any:
+    """soundfile's header of ``path``, or None if it cannot be read (reading it later gives its error record)."""
+    try:
+        return sf.info(str(path))
+    except Exception:  # soundfile raises several types for unreadable files
+        return None
+
+
 class ExternalSystem(AudioTokenizer):
     """A system declared by its outputs; building it indexes the files, items read them (:class:`ExternalItems`)."""
 
@@ -165,7 +173,7 @@ class ExternalSystem(AudioTokenizer):
                 sizes = (int(codebook_size),) * int(num_codebooks or 1)
             else:
                 sizes = tuple(int(s) for s in codebook_size)
-        rates = Counter(sf.info(str(p)).samplerate for p in list(self.decoded.values())[:50] if p.exists())
+        rates = Counter(i.samplerate for i in map(_sf_info, list(self.decoded.values())[:50]) if i is not None)
         rate = sample_rate or (rates.most_common(1)[0][0] if rates else 0)
         self.bitrate = self._bitrate(name, kbps, coded, float(frame_rate or 0.0), sizes)
         self.info = TokenizerInfo(
@@ -181,10 +189,11 @@ class ExternalSystem(AudioTokenizer):
             return Bitrate(1000.0 * float(kbps), "declared")
         if coded is not None:
             files = read_index(coded, None)
-            ids = [u for u in files if u in self.decoded]
+            infos = {u: _sf_info(self.decoded[u]) for u in files if u in self.decoded}
+            ids = [u for u, i in infos.items() if i is not None]  # unreadable files are error records of their own
             if not ids:
-                raise ValueError(f"external system {name!r}: no coded file in {coded} matches a decoded file's id")
-            seconds = sum(sf.info(str(self.decoded[u])).duration for u in ids)
+                raise ValueError(f"external system {name!r}: no coded file in {coded} matches a readable decoded file")
+            seconds = sum(infos[u].duration for u in ids)
             return Bitrate(8.0 * sum(files[u].stat().st_size for u in ids) / seconds, "coded files")
         if sizes:
             return Bitrate(frame_rate * sum(math.log2(s) for s in sizes), "token files")

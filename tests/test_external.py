@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 
 from dasb.cli import main
-from dasb.data.corpus import Corpus, load_corpus
-from dasb.external import ExternalItems, ExternalSystem, export_outputs
+from dasb.data.corpus import Corpus, Utterance, load_corpus
+from dasb.external import ExternalItems, ExternalSystem, OutputsError, export_outputs, load_codes
 from dasb.items import ItemMaker
 from dasb.results import read_records
 from dasb.runner import Runner
@@ -215,3 +215,22 @@ def test_dasb_score_command_prints_the_leaderboard_beside_compared_runs(tmp_path
             if r.metric == "pesq_wb" and r.utterance is None}
     assert pesq["mycodec"] == pytest.approx(pesq["pcm8"], rel=1e-9)
     assert main(["score", "--ref", data, "--decoded", str(tmp_path / "pcm8-dec"), "--name", "pcm8"]) == 2  # a card's name
+
+
+def test_token_files_in_each_format_read_the_same(tmp_path):
+    torch = pytest.importorskip("torch")
+    codes = np.arange(12, dtype=np.int32).reshape(2, 6)
+    mask = codes % 5 != 0
+    np.save(tmp_path / "a.npy", codes)
+    np.savez(tmp_path / "b.npz", codes=codes, mask=mask)
+    torch.save(torch.from_numpy(codes), tmp_path / "c.pt")
+    torch.save({"codes": torch.from_numpy(codes), "mask": torch.from_numpy(mask)}, tmp_path / "d.pt")
+    for name, has_mask in (("a.npy", False), ("b.npz", True), ("c.pt", False), ("d.pt", True)):
+        got, got_mask = load_codes(tmp_path / name)
+        assert np.array_equal(got, codes) and (got_mask is not None) == has_mask, name
+        if has_mask:
+            assert np.array_equal(got_mask, mask)
+    np.save(tmp_path / "e.npy", codes.astype(np.float32))
+    with pytest.raises(OutputsError, match="must be integers"):
+        ExternalSystem("x", tokens=str(tmp_path), frame_rate=50, codebook_size=16, num_codebooks=2).read_tokens(
+            Utterance("e", "e.wav"), 6 / 50)
