@@ -23,6 +23,8 @@ def external_card(name: str, **params: Any) -> Card:
     if name in load_cards():
         raise ValueError(f"{name!r} is already a tokenizer card; give the external system another --name")
     given = {k: v for k, v in params.items() if v is not None}
+    if "decoded" not in given and "tokens" not in given:
+        raise ValueError(f"external system {name!r}: give its decoded audio (--decoded) and/or token files (--tokens)")
     for key in ("decoded", "tokens", "coded"):
         if key in given:
             given[key] = str(Path(given[key]).resolve())
