@@ -66,6 +66,8 @@ def pitch_shift(x: np.ndarray, sr: int, semitones: float) -> np.ndarray:
     """Shift pitch keeping duration: phase-vocoder stretch by f, then speed change by f."""
     f = 2.0 ** (semitones / 12.0)
     n_fft, hop = 1024, 256
+    if len(x) <= n_fft // 2:  # centred STFT frames reflect-pad by n_fft / 2
+        raise ValueError(f"too short for pitch shifting: {len(x)} samples (needs {n_fft // 2 + 1})")
     window = torch.hann_window(n_fft)
     spec = torch.stft(torch.from_numpy(x.astype(np.float32)), n_fft, hop, window=window, return_complex=True)
     advance = torch.linspace(0, np.pi * hop, spec.shape[-2])[..., None]
