@@ -1,8 +1,9 @@
 """Content-addressed cache of tokens and decoded audio.
 
-An entry is keyed by the tokenizer's configuration hash, the hash of the input
-waveform and rate, and :data:`CACHE_VERSION` (bumped whenever framework code
-that changes tokens or decoded audio changes: resampling, chunking, batching).
+An entry is keyed by the tokenizer's identity (its card's configuration and content hash,
+and the source of the adapter and of the framework code that changes tokens or decoded
+audio: resampling, chunking, batching; see :func:`dasb.provenance.code_identity`), and
+the hash of the input waveform and rate; no version is bumped by hand.
 A rerun, or a new benchmark on the same tokenizer, reads tokens from here
 instead of encoding again.
 
@@ -31,8 +32,7 @@ import torch
 from dasb.hashing import hash_config
 from dasb.tokenizers.base import Tokens
 
-CACHE_VERSION = 2
-MAGIC = b"DASBCACHE2\n"
+MAGIC = b"DASBCACHE2\n"  # the entry file format
 SUFFIX = ".entry"
 
 
@@ -67,7 +67,7 @@ class EntryId:
 
     @property
     def key(self) -> str:
-        return hash_config({**vars(self), "v": CACHE_VERSION})
+        return hash_config(vars(self))
 
     def to_json(self) -> str:
         return json.dumps(vars(self), sort_keys=True)

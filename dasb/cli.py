@@ -59,8 +59,21 @@ def _cmd_list(args: argparse.Namespace) -> int:
         from dasb.suites import list_suites
 
         print("\n".join(list_suites()))
+    elif args.what == "metrics":
+        from dasb.specs import catalogue
+
+        print(f"{'metric':<34} {'benchmark':<15} {'direction':<22} {'unit':<11} {'range':<12} aggregation")
+        for bench, s in catalogue():
+            print(f"{s.name:<34} {bench:<15} {(s.arrow or '·') + ' ' + s.direction:<22} {s.unit or '-':<11} "
+                  f"{s.range or '-':<12} {s.aggregation}{' (headline)' if s.headline else ''}")
+        for name in METRICS.names():
+            s = METRICS.get(name).spec()
+            print(f"{s.name:<34} {'(signal)':<15} {(s.arrow or '·') + ' ' + s.direction:<22} {s.unit or '-':<11} "
+                  f"{s.range or '-':<12} for reconstruction/levels `metrics:` (from {METRICS.source(name)})")
+        print("(with default settings; tokens also reports cb<k>_<metric> per codebook, and metrics named after a "
+              "setting such as streaming chunk sizes follow the suite's settings)")
     else:
-        registry = {"benchmarks": BENCHMARKS, "metrics": METRICS, "adapters": ADAPTERS}[args.what]
+        registry = {"benchmarks": BENCHMARKS, "adapters": ADAPTERS}[args.what]
         for name in registry.names():
             print(f"{name:<24} {registry.source(name)}")
     return 0
@@ -86,16 +99,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
             out["info"] = f"cannot build here: {type(err).__name__}: {err}"
         print(json.dumps(out, indent=2, default=str))
         return 0
-    for registry in (BENCHMARKS, METRICS):
-        if args.name in registry.names():
-            obj = registry.get(args.name)
-            print(f"{registry.kind} {args.name} (from {registry.source(args.name)})\n\n{(obj.__doc__ or '').strip()}")
-            return 0
+    from dasb.specs import catalogue, describe_benchmark
+
+    if args.name in BENCHMARKS.names():
+        cls = BENCHMARKS.get(args.name)
+        print(f"benchmark {args.name} (from {BENCHMARKS.source(args.name)})\n\n{(cls.__doc__ or '').strip()}\n")
+        print(describe_benchmark(cls))
+        return 0
+    found = [(b, s) for b, s in catalogue() if s.name == args.name]
+    if found:
+        for bench, s in found:
+            print(f"metric {s.name} of benchmark {bench}: {s.direction}; unit {s.unit or '-'}; range {s.range or '-'}; "
+                  f"aggregation: {s.aggregation}{'; headline' if s.headline else ''}\n  {s.description}")
+        return 0
     raise RegistryError(f"no tokenizer, benchmark or metric called {args.name!r}; try `dasb list tokenizers`")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dasb.leaderboard import build, load_runs, overview, render
+    from dasb.leaderboard import build, markdown, overview
+    from dasb.leaderboard.merge import merge_runs
     from dasb.cache import default_cache_dir
     from dasb.runner import Runner
     from dasb.suites import load_suite
@@ -125,8 +147,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runner = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir,
                         workers=args.workers, repair=args.repair)
         summary = runner.run()
-    records, meta = load_runs([out])
-    print(render(overview(build(records, meta)), "md"))
+    merged = merge_runs([out])
+    print(markdown(overview(build(merged.records, merged.meta), merged.specs)))
     print(f"(headline metric per benchmark; every metric: dasb leaderboard {out} [--format md|csv|html])")
     return _report(out, summary)
 
@@ -194,7 +216,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
             raise ValueError("--format html needs --out DIR")
         print(f"leaderboard site: {write_site(merged, args.out)}")
         return 0
-    text = render(build(merged.records, merged.meta), args.format)
+    text = render(build(merged.records, merged.meta), args.format, merged.specs)
     if args.out and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: is a folder; --format {args.format} writes one file")
     if args.out:

@@ -4,20 +4,33 @@ from __future__ import annotations
 import platform
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Iterable
 
-TRACKED_PACKAGES = ("dasb", "torch", "torchaudio", "numpy", "scipy", "soundfile", "pesq", "pystoi")
+# Every installed package that can change a number: the framework's numerics, the metric
+# implementations, the judge models (ASR, speaker, MOS) and the adapters' model code.
+TRACKED_PACKAGES = (
+    "dasb", "torch", "torchaudio", "numpy", "scipy", "soundfile", "pesq", "pystoi", "jiwer",
+    "transformers", "huggingface_hub", "safetensors", "pocketsphinx", "openai-whisper", "resemblyzer",
+    "speechbrain", "speechmos", "onnxruntime", "librosa", "av", "pycodec2", "snac", "speechtokenizer",
+    "s3tokenizer", "ai-edge-litert",
+)
+
+
+def package_versions(packages: Iterable[str]) -> dict[str, str | None]:
+    """Installed version of each package (None when it is not installed)."""
+    out: dict[str, str | None] = {}
+    for pkg in packages:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
 
 
 @lru_cache(maxsize=4)
 def environment(device: str) -> dict[str, Any]:
     """Versions of the packages that affect numbers, plus device and platform."""
-    versions = {}
-    for pkg in TRACKED_PACKAGES:
-        try:
-            versions[pkg] = version(pkg)
-        except PackageNotFoundError:
-            versions[pkg] = None
+    versions = package_versions(TRACKED_PACKAGES)
     return {
         "dasb": versions.pop("dasb"),
         "device": device,

@@ -14,6 +14,8 @@ from dasb.benchmarks.base import Item
 from dasb.cache import CachedItem, EntryId, TokenCache, cacheable
 from dasb.data.corpus import Utterance
 from dasb.decode_inputs import DecodeInputError, DecodeInputProvider, DecodeInputs
+from dasb.hashing import hash_config
+from dasb.provenance import code_identity
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer
 
@@ -37,7 +39,8 @@ class ItemMaker:
     ) -> None:
         self.tok = tok
         self.inputs = inputs  # supplies info.decode_inputs; required when the tokenizer declares any
-        self.tokenizer_hash = tokenizer_hash
+        # The card's identity and the code that turns audio into tokens (no hand-bumped cache version).
+        self.tokenizer_hash = hash_config({"card": tokenizer_hash, "code": code_identity(type(tok))})
         self.batch_size = batch_size
         self.max_batch_samples = None if max_batch_seconds is None else int(max_batch_seconds * tok.info.sample_rate)
         self.cache = cache

@@ -35,9 +35,11 @@ class RegistryError(KeyError):
 class Registry(Generic[T]):
     """Named, lazily imported entries of one kind."""
 
-    def __init__(self, kind: str, group: str) -> None:
+    def __init__(self, kind: str, group: str, check: str | None = None) -> None:
         self.kind = kind
         self.group = group
+        # "module:function" called on each entry when first loaded: plugins are held to the built-ins' rules.
+        self.check = check
         self._targets: dict[str, str] = {}
         self._sources: dict[str, str] = {}
         self._loaded: dict[str, T] = {}
@@ -85,8 +87,18 @@ class Registry(Generic[T]):
             obj: Any = importlib.import_module(module)
             for part in attr.split("."):
                 obj = getattr(obj, part)
+            if self.check is not None:
+                try:
+                    _resolve(self.check)(name, obj)
+                except (TypeError, ValueError) as err:
+                    raise RegistryError(f"{self.kind} {name!r} (from {self._sources[name]}) is invalid: {err}") from err
             self._loaded[name] = obj
         return self._loaded[name]
+
+
+def _resolve(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def unknown_name_message(kind: str, name: str, known: Any) -> str:
@@ -97,8 +109,8 @@ def unknown_name_message(kind: str, name: str, known: Any) -> str:
 
 
 ADAPTERS: Registry[Any] = Registry("tokenizer adapter", "dasb.tokenizers")
-BENCHMARKS: Registry[Any] = Registry("benchmark", "dasb.benchmarks")
-METRICS: Registry[Any] = Registry("metric", "dasb.metrics")
+BENCHMARKS: Registry[Any] = Registry("benchmark", "dasb.benchmarks", check="dasb.benchmarks.base:check_benchmark")
+METRICS: Registry[Any] = Registry("metric", "dasb.metrics", check="dasb.metrics.base:check_metric")
 
 # Built-in entries. Adding an adapter, benchmark or metric means adding one line here.
 ADAPTERS.register("pcm", "dasb.tokenizers.pcm:PCMTokenizer")

@@ -99,10 +99,14 @@ class Runner:
         self.benchmarks: dict[str, Benchmark] = {
             name: BENCHMARKS.get(name)(**settings) for name, settings in suite.benchmarks.items()
         }
-        # An unknown name is a usage error (RegistryError with suggestions) before any work. ``cards`` gives
-        # cards that are in no card folder, by name (e.g. `dasb score`'s external system).
+        # An unknown name is a usage error (RegistryError with suggestions) before any work, and so is a misspelt
+        # card field or adapter parameter (SettingsError naming the nearest). ``cards`` gives cards that are in
+        # no card folder, by name (e.g. `dasb score`'s external system).
         given = cards or {}
         self.cards: dict[str, Card] = {name: given[name] if name in given else get_card(name) for name in suite.tokenizers}
+        for name, card in self.cards.items():
+            if name not in given:
+                card.check_params()
         if suite.half:
             self.cards = {name: card.in_half_precision() for name, card in self.cards.items()}
         self.store = RunStore(out_dir, repair=repair)
@@ -145,7 +149,6 @@ class Runner:
     def _write(self, card: Card, bench: Benchmark, corpus: Corpus, results: Iterable[Result],
                decode_inputs: dict[str, str] | None = None, replace: bool = False) -> None:
         """Record ``results`` whose keys are pending (``replace``: also those recorded by earlier runs)."""
-        directions = bench.metrics()
         records = []
         for res in results:
             res = checked(res, f"benchmark {bench.name!r}, metric {res.metric!r}")
@@ -154,7 +157,11 @@ class Runner:
             key = self._key(row, bench, corpus, res.utterance, res.metric)
             if key in self._fresh or not (replace or self._pending(key)):
                 continue
-            records.append(self._record(key, res, directions.get(res.metric), decode_inputs if res.row is None else None))
+            try:
+                higher = bench.spec(res.metric).higher_is_better
+            except KeyError as err:  # a benchmark bug, shown as such rather than recorded without meaning
+                res, higher = Result(res.metric, None, res.utterance, "error", str(err), row=res.row), None
+            records.append(self._record(key, res, higher, decode_inputs if res.row is None else None))
             self._fresh.add(key)
             self.summary.written[res.status] += 1
         self.store.append(records)
@@ -216,6 +223,8 @@ class Runner:
                 "suite": self.suite.to_dict(),
                 "dataset": {"name": corpus.name, "hash": corpus.hash, "utterances": len(corpus.utterances)},
                 "benchmarks": {n: b.config() for n, b in self.benchmarks.items()},
+                # What each number means, so that the leaderboard reads it from the run directory alone.
+                "metrics": {n: {m: s.to_dict() for m, s in b.metrics().items()} for n, b in self.benchmarks.items()},
                 "env": self.env,
             }
         )

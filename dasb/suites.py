@@ -19,9 +19,11 @@ from typing import Any
 import yaml
 
 from dasb.paths import data_folder
-from dasb.registry import RegistryError, unknown_name_message
+from dasb.registry import BENCHMARKS, RegistryError, unknown_name_message
+from dasb.specs import SettingsError, check_keys, check_settings
 
 BUILTIN_SUITES = data_folder("benchmarks")
+SUITE_KEYS = ("name", "dataset", "tokenizers", "benchmarks", "batch_size", "max_batch_seconds", "half")
 
 
 @dataclass
@@ -67,11 +69,14 @@ def load_suite(spec: str) -> Suite:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:  # includes tags such as !!python/object, which safe_load refuses
         raise ValueError(f"{path}: invalid suite YAML: {' '.join(str(err).split())}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a suite file must be a mapping")
+    check_keys(f"{path}", data, SUITE_KEYS)
     try:
         benchmarks = data.get("benchmarks") or {}
         if isinstance(benchmarks, list):
             benchmarks = {b: {} for b in benchmarks}
-        return Suite(
+        suite = Suite(
             name=data.get("name", path.stem),
             dataset=str(data["dataset"]),
             tokenizers=list(data["tokenizers"]),
@@ -83,3 +88,15 @@ def load_suite(spec: str) -> Suite:
         )
     except (KeyError, TypeError, AttributeError) as err:
         raise ValueError(f"{path}: invalid suite ({type(err).__name__}: {err})") from err
+    check_benchmarks(suite, str(path))
+    return suite
+
+
+def check_benchmarks(suite: Suite, where: str) -> None:
+    """Every benchmark of ``suite`` exists and its settings fit its schema (before any work is done)."""
+    for name, settings in suite.benchmarks.items():
+        try:
+            cls = BENCHMARKS.get(name)
+        except RegistryError as err:
+            raise SettingsError(f"{where}: {err}") from err
+        check_settings(f"{where}: benchmark {name!r}", cls, settings)

@@ -17,13 +17,14 @@ import torch
 from dasb.benchmarks.base import Item
 from dasb.cli import main
 from dasb.data.corpus import Corpus, Utterance
-from dasb.leaderboard import build, render
+from dasb.leaderboard import build, record_specs, render
 from dasb.leaderboard.compare import compare, sign_flip_p_value
 from dasb.leaderboard.html import tok_page, write_site
 from dasb.leaderboard.merge import merge_runs
 from dasb.leaderboard.plots import Point, pareto_front
-from dasb.leaderboard.site import band, headline, site_data
-from dasb.leaderboard.table import NOT_MEASURED
+from dasb.leaderboard.site import band, site_data
+from dasb.leaderboard.table import NOT_MEASURED, headlines
+from dasb.specs import MetricSpec, headline_of, spec_table
 from dasb.results.listening import example_paths, example_utterances, save_example
 from dasb.results.record import Record
 from dasb.results.store import TOKENIZERS_FILE, RunStore
@@ -188,9 +189,13 @@ def test_pareto_front_hand_checked() -> None:
 
 def test_bands_and_headlines() -> None:
     assert [band(x) for x in (0.5, 1.5, 6.0, 6.01, None)] == ["low", "medium", "medium", "high", "unknown"]
-    assert headline("reconstruction", {"delay_ms": None, "pesq_wb": True, "stoi": True}) == "pesq_wb"
-    assert headline("other", {"delay_ms": None, "zeta": False, "beta": True}) == "beta"
-    assert headline("other", {"delay_ms": None}) == "delay_ms"
+    flagged = spec_table(MetricSpec("delay_ms", None), MetricSpec("stoi", True), MetricSpec("pesq_wb", True, headline=True))
+    assert headline_of(flagged) == "pesq_wb"
+    assert headline_of(spec_table(MetricSpec("delay_ms", None), MetricSpec("zeta", False), MetricSpec("beta", True))) == "zeta"
+    assert headline_of(spec_table(MetricSpec("delay_ms", None))) == "delay_ms"
+    # The leaderboard takes directions and headlines from the registered specs, not from record fields.
+    specs = record_specs([Record("a", "h", "reconstruction", "b", "mini", "d", m, 1.0) for m in ("stoi", "pesq_wb")])
+    assert headlines(specs) == {"reconstruction": "pesq_wb"} and specs["reconstruction"]["stoi"].arrow == "↑"
 
 
 def test_measured_bitrate_replaces_nominal() -> None:
@@ -198,7 +203,8 @@ def test_measured_bitrate_replaces_nominal() -> None:
     table = build(recs, _meta()).set_index("tokenizer")
     assert table.loc["alpha", "kbps"] == pytest.approx(0.85) and table.loc["alpha", "kbps_from"] == "measured"
     assert table.loc["beta", "kbps"] == pytest.approx(4.0) and table.loc["beta", "kbps_from"] == "nominal"
-    assert "measured" in render(build(recs, _meta()), "md")
+    md = render(build(recs, _meta()), "md", record_specs(recs))
+    assert "measured" in md and "## Overview" in md
 
 
 def test_variable_rate_tokenizers_are_banded_by_measured_bitrate_only(tmp_path: Path) -> None:

@@ -441,6 +441,7 @@ def test_half_precision_gets_its_own_card_hash():
     enc, pcm = cards["encodec-24khz-6kbps"], cards["pcm16"]
     assert enc.in_half_precision().params["half"] is True
     assert enc.in_half_precision().config_hash != enc.config_hash
+    assert enc.in_half_precision().name == enc.name + "@fp16"  # its own leaderboard row
     assert pcm.in_half_precision() is pcm  # no float16 mode: runs (and is keyed) as float32
 
 

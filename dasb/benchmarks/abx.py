@@ -31,6 +31,7 @@ import torch
 
 from dasb.audio import load_audio, to_channels
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.specs import LOWER, NEUTRAL, MetricSpec, spec_table
 from dasb.data.corpus import Utterance
 from dasb.data.minimal_pairs import DEFAULT_VOICES, ABXItem, generate_minimal_pairs, read_item_file
 from dasb.stats import summarize
@@ -149,8 +150,10 @@ class ABX(CorpusBenchmark):
         super().__init__(voices=list(voices), item_file=item_file, audio_dir=audio_dir, frame=frame,
                          max_frame_rate=max_frame_rate, max_triplets=max_triplets, seed=seed, **settings)
 
-    def metrics(self) -> dict[str, bool | None]:
-        return {"abx_error": False, "triplets": None}
+    def metrics(self) -> dict[str, MetricSpec]:
+        return spec_table(
+            MetricSpec("abx_error", LOWER, "fraction", 0.0, 1.0, "mean", True, "ABX discrimination error over triplets"),
+            MetricSpec("triplets", NEUTRAL, "count", 0.0, None, "corpus"))
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         """None: ABX brings its own item set."""

@@ -18,11 +18,13 @@ import numpy as np
 
 from dasb.audio import content_hash, resample
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.specs import LOWER, MetricSpec, spec_table
 from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.text import EditCounts, char_edits, word_edits
 from dasb.models.asr import SAMPLE_RATE, ASRBackend, make_asr
+from dasb.provenance import judge_identity
 from dasb.stats import summarize_ratio
 from dasb.tokenizers.base import AudioTokenizer
 
@@ -45,8 +47,14 @@ class ASR(CorpusBenchmark):
         self._asr: ASRBackend | None = None
         self._transcripts: dict[str, str] = {}
 
-    def metrics(self) -> dict[str, bool | None]:
-        return {"wer": False, "cer": False, "dwer": False, "dcer": False}
+    def metrics(self) -> dict[str, MetricSpec]:
+        what = {"wer": "word error rate against the transcript", "cer": "character error rate against the transcript",
+                "dwer": "word error rate against the ASR transcript of the original audio",
+                "dcer": "character error rate against the ASR transcript of the original audio"}
+        return spec_table(*(MetricSpec(m, LOWER, "ratio", 0.0, None, "ratio", m == "dwer", d) for m, d in what.items()))
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "judge": judge_identity(self.settings["backend"], self.settings["options"])}
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         """Utterances with transcripts, round-robin over speakers, distinct sentences first.

@@ -20,6 +20,7 @@ import numpy as np
 
 from dasb.data.corpus import Utterance
 from dasb.decode_inputs import DecodeInputs
+from dasb.specs import MetricSpec, check_settings, check_specs
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
 
@@ -61,7 +62,12 @@ class Result:
 
 
 class Benchmark(ABC):
-    """Base of all benchmarks. Settings come from the suite file as keyword arguments."""
+    """Base of all benchmarks. Settings come from the suite file as keyword arguments.
+
+    The settings schema is the constructor's typed keyword arguments plus ``extra_settings``
+    (:func:`dasb.specs.settings_schema`); an unknown key is an error naming the nearest valid one.
+    ``version`` is part of every record key: bump it when the numbers change for the same settings.
+    """
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
@@ -73,20 +79,35 @@ class Benchmark(ABC):
     # Runs the tokenizer on audio of its own making (augmented, chunked, timed, ...): impossible for a
     # system known only by its outputs.
     needs_model: ClassVar[bool] = False
+    extra_settings: ClassVar[dict[str, Any]] = {"max_utterances": int | None}
     # True when score() uses nothing of the tokenizer but ``tokenizer.info`` and needs
     # no models of its own: the runner may then score items in worker processes.
     parallel_safe: ClassVar[bool] = False
 
     def __init__(self, **settings: Any) -> None:
+        check_settings(f"benchmark {self.name!r}", type(self), settings)
         self.settings = settings
+
+    @classmethod
+    def needs(cls) -> list[str]:
+        """The data this benchmark reads besides tokens: decoded audio, text, speaker labels."""
+        flags = {"decoded audio": cls.needs_decoded, "text": cls.needs_text, "speaker": cls.needs_speaker}
+        return ["tokens"] + [n for n, on in flags.items() if on]
 
     def config(self) -> dict[str, Any]:
         """Everything that changes this benchmark's numbers (hashed into records)."""
         return {"name": self.name, "version": self.version, **self.settings}
 
     @abstractmethod
-    def metrics(self) -> dict[str, bool | None]:
-        """Metric names this benchmark reports, with higher_is_better (None: no direction)."""
+    def metrics(self) -> dict[str, MetricSpec]:
+        """The metrics this benchmark reports with these settings, by name (see :mod:`dasb.specs`)."""
+
+    def spec(self, metric: str) -> MetricSpec:
+        """The spec of ``metric``; benchmarks emitting names beyond ``metrics()`` (per codebook) override it."""
+        specs = self.metrics()
+        if metric not in specs:
+            raise KeyError(f"benchmark {self.name!r} reported {metric!r}, which its metrics() does not declare")
+        return specs[metric]
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         """The utterances this benchmark scores: all, or the first ``max_utterances`` setting."""
@@ -122,3 +143,19 @@ class CorpusBenchmark(Benchmark):
     @abstractmethod
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         """Aggregate (and optionally per-utterance) results for the whole corpus."""
+
+
+def check_benchmark(name: str, cls: Any) -> None:
+    """A registered benchmark must be a Benchmark subclass of that name whose default settings
+    give valid metric specs (:func:`dasb.specs.check_specs`)."""
+    if not (isinstance(cls, type) and issubclass(cls, (UtteranceBenchmark, CorpusBenchmark))):
+        raise TypeError(f"{cls!r} is not an UtteranceBenchmark or CorpusBenchmark subclass")
+    if getattr(cls, "name", None) != name:
+        raise ValueError(f"its class {cls.__name__} has name {getattr(cls, 'name', None)!r}, registered as {name!r}")
+    if not isinstance(cls.version, int):
+        raise TypeError(f"version must be an int, got {cls.version!r}")
+    specs = check_specs(name, cls().metrics())
+    if issubclass(cls, UtteranceBenchmark):
+        odd = [m for m, s in specs.items() if s.aggregation != "mean"]
+        if odd:
+            raise ValueError(f"per-utterance benchmarks are aggregated as means; {odd} declare otherwise")

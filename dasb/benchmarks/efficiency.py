@@ -29,6 +29,7 @@ import torch
 
 from dasb.audio import pad_batch, resample, to_channels
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.specs import LOWER, NEUTRAL, MetricSpec, spec_table
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
@@ -105,9 +106,14 @@ class Efficiency(CorpusBenchmark):
     def __init__(self, warmup: int = 1, repetitions: int = 3, **settings: Any) -> None:
         super().__init__(warmup=warmup, repetitions=repetitions, **settings)
 
-    def metrics(self) -> dict[str, bool | None]:
-        return {"encode_rtf": False, "decode_rtf": False, "parameters": None,
-                "encode_peak_mb": False, "decode_peak_mb": False, "audio_seconds": None}
+    def metrics(self) -> dict[str, MetricSpec]:
+        return spec_table(
+            MetricSpec("encode_rtf", LOWER, "s/s", 0.0, None, "median", True, "encoding seconds per second of audio"),
+            MetricSpec("decode_rtf", LOWER, "s/s", 0.0, None, "median", False, "decoding seconds per second of audio"),
+            MetricSpec("parameters", NEUTRAL, "count", 0.0, None, "corpus"),
+            MetricSpec("encode_peak_mb", LOWER, "MiB", 0.0, None, "corpus", description="peak memory growth while encoding"),
+            MetricSpec("decode_peak_mb", LOWER, "MiB", 0.0, None, "corpus", description="peak memory growth while decoding"),
+            MetricSpec("audio_seconds", NEUTRAL, "s", 0.0, None, "corpus", description="audio timed"))
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         if not items:

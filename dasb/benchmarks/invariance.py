@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.specs import LOWER, NEUTRAL, MetricSpec, spec_table
 from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenseq import deduplicate, frame_symbols, normalised_edit_distance
@@ -59,8 +60,14 @@ class SpeakerInvariance(CorpusBenchmark):
     def __init__(self, codebooks: str = "auto", max_units: int = 4000, seed: int = 0, **settings: Any) -> None:
         super().__init__(codebooks=codebooks, max_units=max_units, seed=seed, **settings)
 
-    def metrics(self) -> dict[str, bool | None]:
-        return {"same_text_distance": False, "different_text_distance": None, "invariance_ratio": False}
+    def metrics(self) -> dict[str, MetricSpec]:
+        return spec_table(
+            MetricSpec("same_text_distance", LOWER, "edits/unit", 0.0, None, "mean", False,
+                       "token edit distance between readings of one sentence by different speakers"),
+            MetricSpec("different_text_distance", NEUTRAL, "edits/unit", 0.0, None, "mean", False,
+                       "token edit distance between different sentences by different speakers"),
+            MetricSpec("invariance_ratio", LOWER, "ratio", 0.0, None, "derived", True,
+                       "same_text_distance / different_text_distance"))
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         same, other = parallel_pairs(items, self.settings["seed"])

@@ -12,6 +12,7 @@ from typing import Any
 
 from dasb.benchmarks.aggregate import utterance_results
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.specs import MetricSpec, spec_table
 from dasb.benchmarks.reconstruction import score_decoded
 from dasb.registry import METRICS
 from dasb.tokenizers import runtime
@@ -42,8 +43,13 @@ class Levels(CorpusBenchmark):
         super().__init__(levels=sorted({int(k) for k in levels}), metrics=list(metrics), **settings)
         self._metrics = [METRICS.get(m) for m in metrics]
 
-    def metrics(self) -> dict[str, bool | None]:
-        return {f"{m.name}_k{k}": m.higher_is_better for k in self.settings["levels"] for m in self._metrics}
+    def metrics(self) -> dict[str, MetricSpec]:
+        # Headline: what the first level alone keeps, on mel distance (defined for every decoder) when measured.
+        names = [m.name for m in self._metrics]
+        lead = "mel_distance" if "mel_distance" in names else names[0]
+        first = f"{lead}_k{self.settings['levels'][0]}"
+        return spec_table(*(m.spec(f"{m.name}_k{k}", headline=f"{m.name}_k{k}" == first)
+                            for k in self.settings["levels"] for m in self._metrics))
 
     def skip_reason(self, tokenizer: AudioTokenizer) -> str | None:
         info = tokenizer.info

@@ -21,17 +21,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, get_type_hints
 
 import numpy as np
 
 from dasb.benchmarks.aggregate import utterance_results
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.specs import LOWER, MetricSpec, spec_table
 from dasb.lm import transformer as tf
 from dasb.lm.ngram import KneserNeyLM
 from dasb.tokenizers.base import AudioTokenizer
 
-UNITS = {"bits_per_token": False, "perplexity": False, "bps": False}
+UNITS = {"bits_per_token": ("bit", "mean", "held-out cross-entropy per token"),
+         "perplexity": ("tokens", "derived", "2 ** mean bits per token"),
+         "bps": ("bit/s", "mean", "held-out cross-entropy per second of audio")}
 
 
 @dataclass
@@ -80,6 +83,7 @@ class TokenLM(CorpusBenchmark):
     """Held-out cross-entropy of an n-gram and a small transformer trained on the tokens."""
 
     name = "lm"
+    extra_settings = {k: v for k, v in get_type_hints(tf.TrainConfig).items() if k != "seed"}
 
     def __init__(self, strategies: list[str] | tuple[str, ...] = ("flatten",), heldout_fraction: float = 0.25,
                  seed: int = 0, order: int = 3, discount: float | None = None, max_tokens_per_utterance: int = 4000,
@@ -97,8 +101,9 @@ class TokenLM(CorpusBenchmark):
     def _models(self) -> list[str]:
         return ["ngram"] + [f"transformer_{s}" for s in self.settings["strategies"]]
 
-    def metrics(self) -> dict[str, bool | None]:
-        return {f"{m}_{u}": d for m in self._models() for u, d in UNITS.items()}
+    def metrics(self) -> dict[str, MetricSpec]:
+        return spec_table(*(MetricSpec(f"{m}_{u}", LOWER, unit, 0.0, None, agg, f"{m}_{u}" == "ngram_bps", f"{m}: {what}")
+                            for m in self._models() for u, (unit, agg, what) in UNITS.items()))
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         s = self.settings

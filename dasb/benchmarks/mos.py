@@ -23,6 +23,7 @@ from dasb.items import describe
 from dasb.models.mos import DNSMOS, SAMPLE_RATE
 from dasb.models.nisqa import NISQA
 from dasb.results.record import GROUND_TRUTH
+from dasb.specs import HIGHER, MetricSpec, spec_table
 from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.weights import WeightsUnavailable
@@ -59,8 +60,12 @@ class MOS(CorpusBenchmark):
         outputs = {"dnsmos": tuple(DNSMOS.outputs), "nisqa": NISQA.outputs}
         return {p: outputs[p] for p in self.settings["predictors"]}
 
-    def metrics(self) -> dict[str, bool | None]:
-        return {f"{p}_{k}": True for p, names in self._outputs().items() for k in names}
+    def metrics(self) -> dict[str, MetricSpec]:
+        # DNSMOS's range is checked on every prediction; NISQA's heads are unbounded regressions on a MOS scale.
+        bounds = {"dnsmos": (1.0, 5.0), "nisqa": (None, None)}
+        return spec_table(*(MetricSpec(f"{p}_{k}", HIGHER, "MOS", *bounds[p], "mean", f"{p}_{k}" == "dnsmos_ovrl",
+                                       f"{p.upper()} {k} prediction")
+                            for p, names in self._outputs().items() for k in names))
 
     @cached_property
     def _identity(self) -> dict[str, Any]:

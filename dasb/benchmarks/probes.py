@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
-from typing import Any
+from typing import Any, get_type_hints
 
 import torch
 
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.specs import HIGHER, LOWER, NEUTRAL, MetricSpec, spec_table
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.probes.model import TokenFrontEnd
@@ -46,6 +47,7 @@ class Probes(CorpusBenchmark):
     name = "probes"
     needs_text = True
     needs_speaker = True
+    extra_settings = {"tokenizers": list[str] | None, **get_type_hints(ProbeConfig)}
 
     def __init__(self, tasks: list[str] | tuple[str, ...] = ("asr", "speaker"), **settings: Any) -> None:
         unknown = [t for t in tasks if t not in TASK_METRICS]
@@ -54,9 +56,16 @@ class Probes(CorpusBenchmark):
         super().__init__(tasks=list(tasks), **settings)
         self.cfg = ProbeConfig(**{k: v for k, v in settings.items() if k in _CONFIG_FIELDS})
 
-    def metrics(self) -> dict[str, bool | None]:
-        directions = {"asr_wer": False, "asr_cer": False, "speaker_accuracy": True, "speaker_chance": None}
-        return {m: directions[m] for t in self.settings["tasks"] for m in TASK_METRICS[t]}
+    def metrics(self) -> dict[str, MetricSpec]:
+        every = {
+            "asr_wer": MetricSpec("asr_wer", LOWER, "ratio", 0.0, None, "ratio", True, "CTC probe word error rate"),
+            "asr_cer": MetricSpec("asr_cer", LOWER, "ratio", 0.0, None, "ratio", False, "CTC probe character error rate"),
+            "speaker_accuracy": MetricSpec("speaker_accuracy", HIGHER, "fraction", 0.0, 1.0, "mean", "asr" not in self.settings["tasks"],
+                                           "speaker-ID probe accuracy on the test split"),
+            "speaker_chance": MetricSpec("speaker_chance", NEUTRAL, "fraction", 0.0, 1.0, "mean", False,
+                                         "accuracy of always guessing the most frequent training speaker"),
+        }
+        return spec_table(*(every[m] for t in self.settings["tasks"] for m in TASK_METRICS[t]))
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         return spread_over_speakers(utterances, self.settings.get("max_utterances"))

@@ -16,6 +16,7 @@ import numpy as np
 
 from dasb.align import NothingToAlign, apply_delay, estimate_delay
 from dasb.benchmarks.base import Item, UtteranceBenchmark
+from dasb.specs import NEUTRAL, MetricSpec, spec_table
 from dasb.metrics.base import Metric
 from dasb.registry import METRICS
 from dasb.tokenizers.base import AudioTokenizer
@@ -36,6 +37,7 @@ class Reconstruction(UtteranceBenchmark):
     """PESQ (WB and NB), STOI, ESTOI, SI-SDR and log-mel distance after delay compensation."""
 
     name = "reconstruction"
+    version = 2  # 2: delay compensation by waveform or envelope cross-correlation, 30 s segments
     needs_decoded = True
     needs_tokens = False
     parallel_safe = True
@@ -44,10 +46,9 @@ class Reconstruction(UtteranceBenchmark):
         super().__init__(metrics=list(metrics), **settings)
         self._metrics = [METRICS.get(m) for m in metrics]
 
-    def metrics(self) -> dict[str, bool | None]:
-        out: dict[str, bool | None] = {m.name: m.higher_is_better for m in self._metrics}
-        out["delay_ms"] = None
-        return out
+    def metrics(self) -> dict[str, MetricSpec]:
+        return spec_table(*(m.spec(headline=m.name == "pesq_wb") for m in self._metrics),
+                          MetricSpec("delay_ms", NEUTRAL, "ms", description="delay compensated before scoring"))
 
     def score(self, item: Item, tokenizer: AudioTokenizer) -> dict[str, float | Exception]:
         assert item.decoded is not None

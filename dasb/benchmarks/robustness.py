@@ -21,6 +21,7 @@ import numpy as np
 
 from dasb.augment import centre_crop, get_augmentation
 from dasb.benchmarks.base import Item, UtteranceBenchmark
+from dasb.specs import LOWER, MetricSpec, spec_table
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenseq import frame_symbols, unit_edit_distance
@@ -41,10 +42,11 @@ class Robustness(UtteranceBenchmark):
                          seed=seed, **settings)
         self._augs = {a: get_augmentation(a) for a in augmentations}
 
-    def metrics(self) -> dict[str, bool | None]:
-        out: dict[str, bool | None] = {f"ued_{a}": False for a in self._augs}
-        out["ued_mean"] = False
-        return out
+    def metrics(self) -> dict[str, MetricSpec]:
+        return spec_table(*(MetricSpec(f"ued_{a}", LOWER, "edits/unit", 0.0, description=f"unit edit distance under {a}")
+                            for a in self._augs),
+                          MetricSpec("ued_mean", LOWER, "edits/unit", 0.0, headline=True,
+                                     description="unit edit distance averaged over the augmentations"))
 
     def score(self, item: Item, tokenizer: AudioTokenizer) -> dict[str, float | Exception]:
         sr = item.sample_rate

@@ -18,11 +18,13 @@ import numpy as np
 
 from dasb.audio import content_hash, resample
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.specs import HIGHER, LOWER, MetricSpec, spec_table
 from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.verification import equal_error_rate
 from dasb.models.speaker import SAMPLE_RATE, SpeakerEncoder, make_speaker_encoder
+from dasb.provenance import judge_identity
 from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 
@@ -44,8 +46,15 @@ class Speaker(CorpusBenchmark):
         self._encoder: SpeakerEncoder | None = None
         self._embeddings: dict[str, np.ndarray] = {}
 
-    def metrics(self) -> dict[str, bool | None]:
-        return {"similarity": True, "eer": False}
+    def metrics(self) -> dict[str, MetricSpec]:
+        return spec_table(
+            MetricSpec("similarity", HIGHER, "cosine", -1.0, 1.0, "mean", True,
+                       "speaker-embedding cosine similarity of original and decoded audio"),
+            MetricSpec("eer", LOWER, "fraction", 0.0, 1.0, "corpus", False,
+                       "equal error rate of same/different-speaker trials on decoded audio"))
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "judge": judge_identity(self.settings["encoder"], self.settings["options"])}
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         return spread_over_speakers(utterances, self.settings.get("max_utterances"))

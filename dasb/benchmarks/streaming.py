@@ -32,6 +32,7 @@ from dasb.augment import centre_crop
 from dasb.benchmarks.aggregate import utterance_results
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.items import describe
+from dasb.specs import HIGHER, LOWER, MetricSpec, spec_table
 from dasb.registry import METRICS
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
@@ -71,12 +72,15 @@ class Streaming(CorpusBenchmark):
     def _label(self, ms: float) -> str:
         return f"{ms:g}ms"
 
-    def metrics(self) -> dict[str, bool | None]:
-        out: dict[str, bool | None] = {}
-        for ms in self.settings["chunk_ms"]:
+    def metrics(self) -> dict[str, MetricSpec]:
+        specs = []
+        for i, ms in enumerate(self.settings["chunk_ms"]):
             c = self._label(ms)
-            out.update({f"agreement_{c}": True, f"mel_delta_{c}": False, f"latency_ms_{c}": False})
-        return out
+            specs += [MetricSpec(f"agreement_{c}", HIGHER, "fraction", 0.0, 1.0, headline=i == 0,
+                                 description=f"codes equal to whole-utterance encoding, {c} chunks"),
+                      MetricSpec(f"mel_delta_{c}", LOWER, description=f"mel distance added by {c} chunks"),
+                      MetricSpec(f"latency_ms_{c}", LOWER, "ms", 0.0, description="chunk length plus declared lookahead")]
+        return spec_table(*specs)
 
     def skip_reason(self, tokenizer: AudioTokenizer) -> str | None:
         if tokenizer.info.encodes and tokenizer.info.causal is not True:

@@ -22,12 +22,14 @@ audio, so ``audio_seconds`` is reported beside them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.specs import HIGHER, LOWER, NEUTRAL, MetricSpec, spec_table
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenseq import codebook_streams
 
@@ -76,17 +78,24 @@ class TokenStatistics(CorpusBenchmark):
         super().__init__(per_codebook=per_codebook, **settings)
         self.per_codebook = per_codebook
 
-    def metrics(self) -> dict[str, bool | None]:
-        return {
-            "nominal_bitrate_bps": None,
-            "bitrate_bps": None,
-            "entropy_bitrate_bps": None,
-            "utilisation": True,
-            "perplexity": None,
-            "dead_codes": False,
-            "tokens_per_second": None,
-            "audio_seconds": None,
-        }
+    def metrics(self) -> dict[str, MetricSpec]:
+        return spec_table(
+            MetricSpec("nominal_bitrate_bps", NEUTRAL, "bit/s", 0.0, None, "corpus", description="frame rate x sum log2(codebook size)"),
+            MetricSpec("bitrate_bps", NEUTRAL, "bit/s", 0.0, None, "corpus", description="valid codes x log2(codebook size) / seconds"),
+            MetricSpec("entropy_bitrate_bps", NEUTRAL, "bit/s", 0.0, None, "corpus", description="plug-in entropy x code rate"),
+            MetricSpec("utilisation", HIGHER, "fraction", 0.0, 1.0, "corpus", True, "fraction of the codes used"),
+            MetricSpec("perplexity", NEUTRAL, "codes", 1.0, None, "corpus", description="2 ** plug-in entropy"),
+            MetricSpec("dead_codes", LOWER, "codes", 0.0, None, "corpus", description="codes never used"),
+            MetricSpec("tokens_per_second", NEUTRAL, "1/s", 0.0, None, "corpus"),
+            MetricSpec("audio_seconds", NEUTRAL, "s", 0.0, None, "corpus", description="audio the statistics are computed on"),
+        )
+
+    def spec(self, metric: str) -> MetricSpec:
+        """``cb<k>_<metric>`` is ``<metric>`` of codebook k (never a headline)."""
+        overall = re.fullmatch(r"cb\d+_(.+)", metric)
+        if overall is None:
+            return super().spec(metric)
+        return replace(super().spec(overall.group(1)), name=metric, headline=False)
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         if not items:

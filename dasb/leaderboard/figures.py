@@ -45,7 +45,8 @@ def draw_plots(data: SiteData, out: Path) -> Figures:
     """Quality against bitrate for every directional metric; utilisation and LM plots when recorded."""
     figs = Figures()
     for bench, metrics in data.metrics.items():
-        for metric, higher in metrics.items():
+        for metric, spec in metrics.items():
+            higher = spec.higher_is_better
             points = _points(data, bench, metric)
             if higher is None or not points:
                 continue

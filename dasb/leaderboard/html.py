@@ -21,13 +21,11 @@ from dasb.leaderboard.compare import Comparison
 from dasb.leaderboard.figures import Figure, Figures, Listening, copy_listening, draw_plots
 from dasb.leaderboard.merge import Merged
 from dasb.leaderboard.site import BANDS, SiteData, band, site_data
-from dasb.leaderboard.table import HEADLINES
 from dasb.leaderboard.table import _fmt, render
+from dasb.specs import AGGREGATIONS
 from dasb.results.listening import safe_name
 
 STATIC = Path(__file__).with_name("static")
-ARROW = {True: "↑", False: "↓", None: ""}
-DIRECTION = {True: "higher is better", False: "lower is better", None: "no better direction"}
 
 
 def esc(value: object) -> str:
@@ -101,9 +99,10 @@ def _table(data: SiteData, columns: list[tuple[str, str]], show_ci: bool, group_
         '<th data-type="num">frame Hz</th>', '<th data-type="num">codebooks</th>',
     ]
     for bench, metric in columns:
-        higher = data.metrics[bench][metric]
+        spec = data.metrics[bench][metric]
         label = f"{esc(bench)}<br>{esc(metric)}" if group_header else esc(metric)
-        head.append(f'<th data-type="num" title="{esc(f"{bench}/{metric}: {DIRECTION[higher]}")}">{label} {ARROW[higher]}</th>')
+        what = "; ".join(x for x in (spec.direction, spec.unit, spec.range, AGGREGATIONS[spec.aggregation], spec.description) if x)
+        head.append(f'<th data-type="num" title="{esc(f"{bench}/{metric}: {what}")}">{label} {spec.arrow}</th>')
     rows = []
     for tok in data.tokenizers:
         row = data.row(tok)
@@ -194,9 +193,10 @@ def _index(data: SiteData, figs: Figures) -> str:
     parts.append(
         "<h2>How to read this</h2><ul>"
         "<li><b>Headline metric</b> of a benchmark: "
-        + esc(", ".join(f"{b} → {m}" for b, m in HEADLINES.items()))
-        + "; otherwise its first metric with a direction. All metrics are on the benchmark pages.</li>"
-        "<li><b>Values</b> are means over utterances; the 95% interval is a percentile bootstrap of the mean.</li>"
+        + esc(", ".join(f"{b} → {m}" for b, m in data.headlines.items()))
+        + ". All metrics are on the benchmark pages.</li>"
+        "<li><b>Values</b> aggregate utterances as each column's title says (most are means over utterances); "
+        "the 95% interval is a percentile bootstrap over utterances.</li>"
         "<li><b>Best in band</b> marks the best mean among tokenizers of the same bitrate band; overlapping intervals "
         "mean the ranking may not be significant — each tokenizer page has a paired test against its neighbour.</li>"
         "<li><b>Bitrate</b> is measured from the tokens (tokens/bitrate_bps) when that benchmark ran, else nominal "
@@ -248,7 +248,7 @@ def _comparison(c: Comparison | str) -> str:
 def _tokenizer(data: SiteData, tok: str) -> str:
     results = []
     for bench, metrics in data.metrics.items():
-        for metric, higher in metrics.items():
+        for metric, spec in metrics.items():
             rec = data.cells.get((tok, bench, metric))
             if rec is None:
                 continue
@@ -256,7 +256,7 @@ def _tokenizer(data: SiteData, tok: str) -> str:
             shown = _fmt(rec.value) if rec.status == "ok" else rec.status
             cls = "" if rec.status == "ok" else f' class="{esc(rec.status)}"'
             results.append(
-                f'<tr><td class="text">{esc(bench)}</td><td class="text">{esc(metric)} {ARROW[higher]}</td>'
+                f'<tr><td class="text">{esc(bench)}</td><td class="text">{esc(metric)} {spec.arrow}</td>'
                 f"<td{cls}>{esc(shown)}</td><td>{esc(ci)}</td><td>{esc(rec.n)}</td>"
                 f'<td class="text">{esc(rec.message or "")}</td></tr>'
             )
@@ -320,6 +320,6 @@ def write_site(merged: Merged, out: str | Path) -> Path:
         (out / name).write_text(text, encoding="utf-8")
     for asset in ("site.css", "site.js"):
         shutil.copyfile(STATIC / asset, out / asset)
-    (out / "leaderboard.md").write_text(render(data.table, "md"), encoding="utf-8")
-    (out / "leaderboard.csv").write_text(render(data.table, "csv"), encoding="utf-8")
+    (out / "leaderboard.md").write_text(render(data.table, "md", data.metrics), encoding="utf-8")
+    (out / "leaderboard.csv").write_text(render(data.table, "csv", data.metrics), encoding="utf-8")
     return out / "index.html"

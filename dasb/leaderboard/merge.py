@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dasb.results.record import Record, RecordKey
-from dasb.results.store import RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest, read_json
+from dasb.results.store import CONFIG_FILE, RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest, read_json
+from dasb.specs import MetricSpec
 
 SAME_RTOL = 1e-9
 
@@ -31,6 +32,14 @@ class Merged:
     meta: dict[str, dict]
     warnings: list[str] = field(default_factory=list)
     run_dirs: list[Path] = field(default_factory=list)
+    stored_specs: dict[str, dict[str, MetricSpec]] = field(default_factory=dict)
+
+    @property
+    def specs(self) -> dict[str, dict[str, MetricSpec]]:
+        """Spec of each recorded (benchmark, metric), in display order (:func:`dasb.leaderboard.table.record_specs`)."""
+        from dasb.leaderboard.table import record_specs
+
+        return record_specs(self.records, self.stored_specs)
 
 
 def _shown(rec: Record) -> str:
@@ -55,6 +64,7 @@ def merge_runs(run_dirs: list[str | Path]) -> Merged:
     dirs = [Path(d) for d in run_dirs]
     chosen: dict[RecordKey, tuple[Record, Path]] = {}
     meta: dict[str, dict] = {}
+    stored: dict[str, dict[str, MetricSpec]] = {}
     warnings: list[str] = []
     conflicts = 0
     for d in dirs:
@@ -76,6 +86,10 @@ def merge_runs(run_dirs: list[str | Path]) -> Merged:
                 )
             if rec.created_at >= old.created_at:
                 chosen[key] = (rec, d)
+        config = d / CONFIG_FILE
+        if config.exists():
+            for bench, specs in read_json(config).get("metrics", {}).items():
+                stored.setdefault(bench, {}).update({m: MetricSpec.from_dict(s) for m, s in specs.items()})
         tok_file = d / TOKENIZERS_FILE
         if tok_file.exists():
             for name, info in read_json(tok_file).items():
@@ -87,7 +101,7 @@ def merge_runs(run_dirs: list[str | Path]) -> Merged:
         warnings.append(f"{conflicts} conflicting records in all (first 50 listed)")
     records = sorted((rec for rec, _ in chosen.values()), key=lambda r: r.created_at)
     warnings.extend(_config_clashes(records))
-    return Merged(records, meta, warnings, dirs)
+    return Merged(records, meta, warnings, dirs, stored)
 
 
 def _config_clashes(records: list[Record]) -> list[str]:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from dasb.specs import DIRECTIONS
+
 
 @dataclass(frozen=True)
 class Point:
@@ -97,8 +99,7 @@ def quality_vs_bitrate(points: Sequence[Point], metric: str, higher_is_better: b
     ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("bitrate (kbps, log scale)")
-    arrow = {True: " (higher is better)", False: " (lower is better)", None: ""}[higher_is_better]
-    ax.set_ylabel(metric + arrow)
+    ax.set_ylabel(metric if higher_is_better is None else f"{metric} ({DIRECTIONS[higher_is_better]})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     out = _save(fig, path)

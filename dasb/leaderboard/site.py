@@ -7,8 +7,8 @@ Definitions the site documents on its overview page:
   (``tokens/bitrate_bps``) when recorded, else the nominal one.
 - **Best in band**: per metric with a direction, the best aggregate value among
   tokenizers of the same band (ties all marked). Not a significance claim.
-- **Headline metric** of a benchmark: ``HEADLINES`` when recorded, else the first
-  metric (alphabetically) with a direction, else the first metric.
+- **Headline metric** of a benchmark: the one its metric specs flag
+  (:mod:`dasb.specs`) when recorded, else its first metric with a direction.
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ import pandas as pd
 
 from dasb.leaderboard.compare import Comparison, compare
 from dasb.leaderboard.merge import Merged
-from dasb.leaderboard.table import build, headline, natural_key
+from dasb.leaderboard.table import build, headlines
 from dasb.results.record import Record
+from dasb.specs import MetricSpec
 
 BANDS = (("low", 0.0, 1.5), ("medium", 1.5, 6.0), ("high", 6.0, math.inf))
 def band(kbps: float | None) -> str:
@@ -44,7 +45,7 @@ class SiteData:
     merged: Merged
     table: pd.DataFrame
     cells: dict[tuple[str, str, str], Record]
-    metrics: dict[str, dict[str, bool | None]]
+    metrics: dict[str, dict[str, MetricSpec]]  # benchmark -> metric -> spec, in display order
     headlines: dict[str, str]
     best: set[tuple[str, str, str]] = field(default_factory=set)
 
@@ -69,7 +70,7 @@ class SiteData:
 
     def ranking(self, benchmark: str, metric: str) -> list[str]:
         """Tokenizers with an ok aggregate, best first (needs a metric direction)."""
-        higher = self.metrics[benchmark][metric]
+        higher = self.metrics[benchmark][metric].higher_is_better
         scored = [(self.value(t, benchmark, metric), t) for t in self.tokenizers]
         scored = [(v, t) for v, t in scored if v is not None]
         return [t for v, t in sorted(scored, key=lambda vt: (-vt[0] if higher else vt[0], vt[1]))]
@@ -80,7 +81,7 @@ class SiteData:
         Returns a message instead when there is nothing to compare with.
         """
         metric = self.headlines[benchmark]
-        if self.metrics[benchmark][metric] is None:
+        if self.metrics[benchmark][metric].higher_is_better is None:
             return f"{metric} has no better direction"
         ranking = self.ranking(benchmark, metric)
         if tokenizer not in ranking:
@@ -111,18 +112,16 @@ def site_data(merged: Merged) -> SiteData:
     """Collect the table, aggregate cells, metric directions, headlines and best-in-band marks."""
     table = build(merged.records, merged.meta)
     cells: dict[tuple[str, str, str], Record] = {}
-    metrics: dict[str, dict[str, bool | None]] = {}
     for r in merged.records:  # newest last, as in build(): the same record wins
         if r.utterance is None:
             cells[(r.tokenizer, r.benchmark, r.metric)] = r
-            metrics.setdefault(r.benchmark, {})[r.metric] = r.higher_is_better
-    # reconstruction first (the quality axis of most plots), then alphabetical
-    metrics = {b: dict(sorted(m.items(), key=lambda kv: natural_key(kv[0]))) for b, m in sorted(metrics.items(), key=lambda bm: (bm[0] != "reconstruction", bm[0]))}
-    data = SiteData(merged, table, cells, metrics, {b: headline(b, m) for b, m in metrics.items()})
+    metrics = merged.specs
+    data = SiteData(merged, table, cells, metrics, headlines(metrics))
     # Rows without a bitrate (the ground-truth row of original audio) are no contenders.
     bands = {t: b for t in data.tokenizers if (b := band(data.kbps(t))) != "unknown"}
     for bench, ms in metrics.items():
-        for metric, higher in ms.items():
+        for metric, spec in ms.items():
+            higher = spec.higher_is_better
             if higher is None:
                 continue
             best: dict[str, float] = {}

@@ -1,8 +1,9 @@
 """Build the leaderboard table from records, and render it.
 
 One row per tokenizer: kind, bitrate, frame rate and codebooks from the
-tokenizer metadata stored beside the records, then one column per
-benchmark metric (aggregate rows only) with its direction. A cell whose
+tokenizer metadata stored beside the records, then one column
+``benchmark/metric`` per aggregate metric. Directions, units and headlines come
+from the metric specs (:mod:`dasb.specs`), never from column names. A cell whose
 record is an error or was skipped shows that status, never a number.
 """
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from dasb.leaderboard.merge import merge_runs
+from dasb.registry import BENCHMARKS
 from dasb.results.record import GROUND_TRUTH, Record
+from dasb.specs import MetricSpec, headline_of
 
-ARROWS = {True: " ↑", False: " ↓", None: ""}
 # decoder_inputs: what the decoder was given besides the tokens (transcript, speaker prompt); not in kbps.
 META_COLUMNS = ["tokenizer", "kind", "kbps", "kbps_from", "decoder_inputs", "frame_hz", "codebooks"]
 # An aggregate record of this (benchmark, metric), in bits/s, replaces the nominal bitrate:
@@ -25,22 +27,7 @@ MEASURED_BITRATE = ("tokens", "bitrate_bps")
 # A variable-rate tokenizer's nominal bitrate is only its capacity (Opus: the packet cap), so without a
 # measurement it has no bitrate (and no band) rather than a misleading one.
 NOT_MEASURED = "not measured (variable rate; run the tokens benchmark)"
-
-
-# Why these: the metric most papers quote (pesq_wb, dWER), the one comparable across frame
-# rates (LM bits per second of audio), or the summary the benchmark itself computes.
-HEADLINES = {
-    "reconstruction": "pesq_wb",
-    "tokens": "utilisation",
-    "lm": "ngram_bps",
-    "asr": "dwer",
-    "speaker": "similarity",
-    "mos": "dnsmos_ovrl",
-    "levels": "mel_distance_k1",
-    "probes": "asr_wer",
-    "robustness": "ued_mean",
-    "efficiency": "encode_rtf",
-}
+Specs = dict[str, dict[str, MetricSpec]]
 
 
 def natural_key(name: str) -> list:
@@ -48,28 +35,58 @@ def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def headline(benchmark: str, metrics: dict[str, bool | None]) -> str:
-    """The headline metric of ``benchmark`` among its recorded ``metrics`` (see module doc)."""
-    if HEADLINES.get(benchmark) in metrics:
-        return HEADLINES[benchmark]
-    directed = [m for m in sorted(metrics) if metrics[m] is not None]
-    return (directed or sorted(metrics))[0]
+def record_specs(records: list[Record], stored: Specs | None = None) -> Specs:
+    """The spec of every (benchmark, metric) with an aggregate record, benchmarks and metrics in display order.
+
+    From the specs the run stored (``config.json``), else the registered benchmark's, else (a plugin not
+    installed here) the direction the record carries.
+    """
+    found: dict[str, dict[str, MetricSpec]] = {}
+    for r in records:
+        if r.utterance is None and r.metric not in found.get(r.benchmark, {}):
+            known = (stored or {}).get(r.benchmark, {}).get(r.metric) or registered_spec(r.benchmark, r.metric)
+            found.setdefault(r.benchmark, {})[r.metric] = known or MetricSpec(r.metric, r.higher_is_better)
+    # reconstruction first (the quality axis of most plots), then alphabetical
+    order = sorted(found, key=lambda b: (b != "reconstruction", b))
+    return {b: {m: found[b][m] for m in sorted(found[b], key=natural_key)} for b in order}
 
 
-def overview(table: pd.DataFrame) -> pd.DataFrame:
+def registered_spec(benchmark: str, metric: str) -> MetricSpec | None:
+    """The spec of ``metric`` of the registered ``benchmark`` with default settings, if it declares one."""
+    try:
+        return BENCHMARKS.get(benchmark)().spec(metric)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def headlines(specs: Specs) -> dict[str, str]:
+    """The headline metric of each benchmark among its recorded metrics."""
+    return {b: headline_of(ms) for b, ms in specs.items()}
+
+
+def overview(table: pd.DataFrame, specs: Specs) -> pd.DataFrame:
     """The tokenizer columns and one headline metric per benchmark (what a terminal can show)."""
-    by_bench: dict[str, dict[str, str]] = {}
-    for col in table.columns[len(META_COLUMNS):]:
-        bench, _, rest = col.partition("/")
-        by_bench.setdefault(bench, {})[rest.split(" ")[0]] = col
-    chosen = []
-    for bench, cols in by_bench.items():
-        # Column names end in the metric (no direction) or in its arrow (see column_name).
-        directions = {m: (None if c.endswith(m) else c.endswith("↑")) for m, c in cols.items()}
-        chosen.append(cols[headline(bench, directions)])
+    chosen = [f"{b}/{m}" for b, m in headlines(specs).items()]
+    return _labelled(table[_meta(table) + chosen], specs)
+
+
+def per_benchmark(table: pd.DataFrame, specs: Specs) -> dict[str, pd.DataFrame]:
+    """One table per benchmark: the tokenizer columns and every metric of it."""
+    return {b: _labelled(table[_meta(table) + [f"{b}/{m}" for m in ms]], specs) for b, ms in specs.items()}
+
+
+def _meta(table: pd.DataFrame) -> list[str]:
     # Decoder inputs are rare: the column is shown only when some tokenizer had any.
-    meta = [c for c in META_COLUMNS if c != "decoder_inputs" or table[c].notna().any()]
-    return table[meta + chosen]
+    return [c for c in META_COLUMNS if c != "decoder_inputs" or table[c].notna().any()]
+
+
+def _labelled(table: pd.DataFrame, specs: Specs) -> pd.DataFrame:
+    """Metric columns renamed to ``benchmark/metric arrow`` for reading."""
+    def label(col: str) -> str:
+        bench, _, metric = col.partition("/")
+        spec = specs.get(bench, {}).get(metric)
+        return f"{col} {spec.arrow}".rstrip() if spec else col
+    return table.rename(columns={c: label(c) for c in table.columns if "/" in c})
 
 
 def load_runs(run_dirs: list[str | Path]) -> tuple[list[Record], dict[str, dict]]:
@@ -80,10 +97,6 @@ def load_runs(run_dirs: list[str | Path]) -> tuple[list[Record], dict[str, dict]
     """
     merged = merge_runs(run_dirs)
     return merged.records, merged.meta
-
-
-def column_name(benchmark: str, metric: str, higher_is_better: bool | None) -> str:
-    return f"{benchmark}/{metric}{ARROWS[higher_is_better]}"
 
 
 def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
@@ -122,7 +135,7 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
                 "codebooks": m.get("num_codebooks"),
             },
         )
-        col = column_name(rec.benchmark, rec.metric, rec.higher_is_better)
+        col = f"{rec.benchmark}/{rec.metric}"
         columns[col] = None
         row[col] = rec.value if rec.status == "ok" else rec.status
     table = pd.DataFrame(list(rows.values()), columns=META_COLUMNS + sorted(columns, key=natural_key))
@@ -151,8 +164,8 @@ def _md_text(text: str) -> str:
     return html.escape(text, quote=False).replace("|", "\\|")
 
 
-def render(table: pd.DataFrame, fmt: str) -> str:
-    """Render as ``"md"`` (Markdown) or ``"csv"``.
+def render(table: pd.DataFrame, fmt: str, specs: Specs) -> str:
+    """``"csv"``: the whole table; ``"md"``: the headline overview, then one table per benchmark.
 
     Text cells and headers (tokenizer, benchmark and metric names come from cards and plugins) are made
     inert: formulas quoted in CSV, HTML escaped in Markdown.
@@ -162,7 +175,15 @@ def render(table: pd.DataFrame, fmt: str) -> str:
         safe.columns = [_csv_text(c) for c in table.columns]
         return safe.to_csv(index=False)
     if fmt == "md":
-        shown = table.map(lambda v: _md_text(_fmt(v)))
-        shown.columns = [_md_text(c) for c in table.columns]
-        return shown.to_markdown(index=False, disable_numparse=True) + "\n"
+        parts = ["## Overview: the headline metric of each benchmark", markdown(overview(table, specs))]
+        for bench, part in per_benchmark(table, specs).items():
+            parts += [f"## {_md_text(bench)}", markdown(part)]
+        return "\n\n".join(parts)
     raise ValueError(f"unknown leaderboard format {fmt!r}; use md or csv")
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """One table as Markdown (numbers to four significant digits; text made inert, see :func:`render`)."""
+    shown = table.map(lambda v: _md_text(_fmt(v)))
+    shown.columns = [_md_text(c) for c in table.columns]
+    return shown.to_markdown(index=False, disable_numparse=True) + "\n"

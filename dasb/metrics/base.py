@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from dasb.specs import MetricSpec
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this a reference carries nothing to compare against
 
@@ -43,6 +44,11 @@ class Metric:
     min_ms: float = 0.0
     needs_varying_estimate: bool = False
 
+    def spec(self, name: str | None = None, headline: bool = False) -> MetricSpec:
+        """This metric's spec, under ``name`` (e.g. ``pesq_wb_k2``) when a benchmark renames it."""
+        return MetricSpec(name or self.name, self.higher_is_better, self.unit, self.lower, self.upper,
+                          "mean", headline, self.description)
+
     def __call__(self, ref: np.ndarray, est: np.ndarray, sr: int) -> float:
         if ref.ndim != 1 or est.ndim != 1 or len(ref) != len(est):
             raise MetricError(f"{self.name}: needs two aligned 1-D signals, got {ref.shape} and {est.shape}")
@@ -61,3 +67,11 @@ class Metric:
         ):
             raise MetricError(f"{self.name}: value {value} outside its range [{self.lower}, {self.upper}]")
         return value
+
+
+def check_metric(name: str, metric: object) -> None:
+    """A registered metric must be a :class:`Metric` of that name."""
+    if not isinstance(metric, Metric):
+        raise TypeError(f"{metric!r} is not a dasb.metrics.base.Metric")
+    if metric.name != name:
+        raise ValueError(f"its name is {metric.name!r}, registered as {name!r}")

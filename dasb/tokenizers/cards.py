@@ -35,11 +35,14 @@ import yaml
 
 from dasb.hashing import hash_config
 from dasb.paths import data_folder
+from dasb.provenance import artefacts
 from dasb.registry import ADAPTERS, RegistryError, unknown_name_message
+from dasb.specs import check_keys, settings_schema, unknown_keys
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.weights import WeightsUnavailable, identity
 
 BUILTIN_CARDS = data_folder("tokenizers")
+HALF_SUFFIX = "@fp16"
 CARD_FIELDS = ("name", "adapter", "params", "checkpoint", "revision", "license", "paper", "description", "status", "reason", "published",
                "weights", "evidence")
 
@@ -66,7 +69,9 @@ class Card:
     source: str = ""
 
     def config(self) -> dict[str, Any]:
-        """What determines the tokens (hashed into every record).
+        """What determines the tokens (hashed into every record and cache key), besides the weights
+        (:attr:`config_hash`): the settings, and the content of learned artefacts its ``params`` name
+        (:func:`dasb.provenance.artefacts`; retraining a k-means into the same folder changes it).
 
         An external system (:mod:`dasb.external`) is its files: their content hash, not their location.
         """
@@ -74,7 +79,9 @@ class Card:
             from dasb.external import outputs_identity
 
             return {"adapter": self.adapter, "params": outputs_identity(self.params)}
-        return {"adapter": self.adapter, "params": self.params, "checkpoint": self.checkpoint, "revision": self.revision}
+        config = {"adapter": self.adapter, "params": self.params, "checkpoint": self.checkpoint, "revision": self.revision}
+        found = artefacts(self.params)
+        return {**config, "artefacts": found} if found else config
 
     @cached_property
     def config_hash(self) -> str:
@@ -88,11 +95,18 @@ class Card:
         return asdict(self)
 
     def in_half_precision(self) -> "Card":
-        """This card run in float16 when its adapter supports it (``half: true`` in ``params``, so a
-        config hash of its own: fp16 gives other tokens); otherwise the card itself, run in float32."""
+        """This card run in float16 when its adapter supports it: ``half: true`` in ``params`` (a config hash
+        of its own: fp16 gives other tokens) and a row name of its own (``<name>@fp16``); otherwise the card
+        itself, run in float32."""
         if self.status != "available" or not getattr(ADAPTERS.get(self.adapter), "supports_half", False):
             return self
-        return replace(self, params={**self.params, "half": True})
+        return replace(self, name=f"{self.name}{HALF_SUFFIX}", params={**self.params, "half": True})
+
+    def check_params(self) -> None:
+        """Each of ``params`` is a keyword argument of the adapter (else a SettingsError naming the nearest)."""
+        if self.status == "available":
+            where = f"{self.source or 'card'}: card {self.name!r} params"
+            check_keys(where, self.params, settings_schema(ADAPTERS.get(self.adapter)))
 
     def build(self, device: str = "cpu") -> AudioTokenizer:
         """Instantiate the adapter with this card's parameters."""
@@ -161,9 +175,9 @@ def _cards_in_file(path: Path) -> list[Card]:
         if not isinstance(entry, dict):
             raise CardFileError(path, line, "a card must be a mapping")
         merged = {**defaults, **entry}
-        unknown = set(merged) - set(CARD_FIELDS)
+        unknown = unknown_keys(merged, CARD_FIELDS)
         if unknown:
-            raise CardFileError(path, line, f"card {merged.get('name')!r} has unknown fields {sorted(unknown)}")
+            raise CardFileError(path, line, f"card {merged.get('name')!r}: {'; '.join(unknown)}")
         if "name" not in merged or "adapter" not in merged:
             raise CardFileError(path, line, "every card needs 'name' and 'adapter'")
         if not isinstance(merged.get("params", {}), dict):
