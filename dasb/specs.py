@@ -183,6 +183,16 @@ def catalogue() -> list[tuple[str, MetricSpec]]:
     return [(name, spec) for name in BENCHMARKS.names() for spec in BENCHMARKS.get(name)().metrics().values()]
 
 
+def registered_spec(benchmark: str, metric: str) -> MetricSpec | None:
+    """The spec of ``metric`` of the registered ``benchmark`` with default settings, if it declares one."""
+    from dasb.registry import BENCHMARKS, RegistryError
+
+    try:
+        return BENCHMARKS.get(benchmark)().spec(metric)
+    except (KeyError, TypeError, ValueError, RegistryError):
+        return None
+
+
 def describe_benchmark(cls: type) -> str:
     """Version, data needs, settings schema and metric specs of a benchmark class (``dasb info``)."""
     lines = [f"version {cls.version}; reads {', '.join(cls.needs())}", "", "settings:"]

@@ -16,6 +16,7 @@ from itertools import product
 import numpy as np
 
 from dasb.results.record import Record
+from dasb.specs import registered_spec
 from dasb.stats import summarize
 
 ALPHA = 0.05
@@ -115,7 +116,8 @@ def compare(records: list[Record], a: str, b: str, benchmark: str, metric: str) 
     dataset, va, vb = paired_values(records, a, b, benchmark, metric)
     diffs = va - vb
     s = summarize(list(diffs))
-    direction = next(
+    spec = registered_spec(benchmark, metric)  # the spec decides; a record's copy only for plugins absent here
+    direction = spec.higher_is_better if spec is not None else next(
         (r.higher_is_better for r in records if r.benchmark == benchmark and r.metric == metric), None
     )
     return Comparison(

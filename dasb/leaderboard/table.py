@@ -15,9 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from dasb.leaderboard.merge import merge_runs
-from dasb.registry import BENCHMARKS
 from dasb.results.record import GROUND_TRUTH, Record
-from dasb.specs import MetricSpec, headline_of
+from dasb.specs import MetricSpec, headline_of, registered_spec
 
 # decoder_inputs: what the decoder was given besides the tokens (transcript, speaker prompt); not in kbps.
 META_COLUMNS = ["tokenizer", "kind", "kbps", "kbps_from", "decoder_inputs", "frame_hz", "codebooks"]
@@ -49,14 +48,6 @@ def record_specs(records: list[Record], stored: Specs | None = None) -> Specs:
     # reconstruction first (the quality axis of most plots), then alphabetical
     order = sorted(found, key=lambda b: (b != "reconstruction", b))
     return {b: {m: found[b][m] for m in sorted(found[b], key=natural_key)} for b in order}
-
-
-def registered_spec(benchmark: str, metric: str) -> MetricSpec | None:
-    """The spec of ``metric`` of the registered ``benchmark`` with default settings, if it declares one."""
-    try:
-        return BENCHMARKS.get(benchmark)().spec(metric)
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def headlines(specs: Specs) -> dict[str, str]:
