@@ -5,8 +5,9 @@ utterances are cut into shards, and each (tokenizer x shard) task runs the
 per-utterance benchmarks in a private :class:`~dasb.runner.Runner` and returns
 its records; corpus-level benchmarks get one task per tokenizer. The driver
 appends the returned records to the run directory and then runs the ordinary
-local runner, which finds all per-utterance work done and only aggregates, so
-the records are the same as those of a local run.
+local runner, which finds all per-utterance work done and only aggregates (and
+measures the original audio once, which the tasks leave to it), so the records
+are the same as those of a local run.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from dasb.benchmarks.base import UtteranceBenchmark
-from dasb.data.corpus import load_corpus
 from dasb.registry import BENCHMARKS
 from dasb.results.record import Record
 from dasb.results.store import read_records
@@ -28,7 +28,7 @@ def _task(suite: dict[str, Any], shard: list[str] | None, device: str, cache_dir
     with tempfile.TemporaryDirectory(prefix="dasb-task-") as tmp:
         runner = Runner(
             Suite(**suite), tmp, device=device, progress=False, cache_dir=cache_dir,
-            only_utterances=None if shard is None else set(shard), aggregate=shard is None,
+            only_utterances=None if shard is None else set(shard), aggregate=shard is None, ground_truth=False,
         )
         runner.run()
         return [r.to_dict() for r in read_records(tmp)] if Path(tmp, "records.jsonl").exists() else []
@@ -52,7 +52,6 @@ def run_with_ray(
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     remote = ray.remote(_task)
     driver = Runner(suite, out_dir, device=device, overwrite=overwrite, progress=False, cache_dir=cache_dir)
-    corpus = load_corpus(suite.dataset)
     per_utt = {n: s for n, s in suite.benchmarks.items() if issubclass(BENCHMARKS.get(n), UtteranceBenchmark)}
     whole = {n: s for n, s in suite.benchmarks.items() if n not in per_utt}
     shards = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -60,7 +59,7 @@ def run_with_ray(
         futures = []
         for name in suite.tokenizers:
             base = {**suite.to_dict(), "tokenizers": [name]}
-            pending = driver.pending_utterances(driver.cards[name], corpus)
+            pending = driver.pending_utterances(driver.cards[name])
             if per_utt and pending:
                 for k in range(min(shards, len(pending))):
                     futures.append(remote.remote({**base, "benchmarks": per_utt}, pending[k::shards], device, cache_dir and str(cache_dir)))

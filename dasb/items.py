@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import torch
 
 from dasb.audio import AudioError, content_hash, load_audio, to_channels
 from dasb.benchmarks.base import Item
@@ -17,7 +18,7 @@ from dasb.decode_inputs import DecodeInputError, DecodeInputProvider, DecodeInpu
 from dasb.hashing import hash_config
 from dasb.provenance import code_identity
 from dasb.tokenizers import runtime
-from dasb.tokenizers.base import AudioTokenizer
+from dasb.tokenizers.base import AudioTokenizer, Tokens
 
 
 def describe(err: BaseException) -> str:
@@ -45,6 +46,8 @@ class ItemMaker:
         self.max_batch_samples = None if max_batch_seconds is None else int(max_batch_seconds * tok.info.sample_rate)
         self.cache = cache
         self.cache_hits = 0
+        # Batches that failed as a whole and were redone one by one: a batch dependence worth seeing.
+        self.fallbacks: list[str] = []
         self.seconds = 0.0  # time in runtime.encode/decode (the adapter plus resampling)
 
     def make(self, group: list[Utterance], decode: bool) -> list[tuple[Utterance, Item | str]]:
@@ -63,7 +66,10 @@ class ItemMaker:
                 done[utt.id] = f"utterance {utt.id}: {err}"
         try:
             done.update(self._encode_decode(loaded, decode))
-        except Exception:  # one bad item must not fail its batch: retry one by one
+        except Exception as batch_err:  # one bad item must not fail its batch: retry one by one, and say so
+            ids = ", ".join(u.id for u, *_ in loaded)
+            self.fallbacks.append(f"a batch of {len(loaded)} ({ids}) failed ({describe(batch_err)}) and was "
+                                  "encoded one utterance at a time")
             for one in loaded:
                 try:
                     done.update(self._encode_decode([one], decode))
@@ -114,3 +120,19 @@ class ItemMaker:
         n = len(group)
         return [Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n, inputs)
                 for i, (u, w, sr, inputs) in enumerate(group)]
+
+
+def reference_items(utterances: list[Utterance]) -> tuple[list[Item], list[str]]:
+    """Items of the original audio as its own subject (the ground truth): ``decoded`` is the reference
+    itself and there are no tokens. Returns the items and a message per utterance that could not be read."""
+    items, errors = [], []
+    for utt in utterances:
+        try:
+            wav, sr = load_audio(utt.audio)
+        except (AudioError, OSError) as err:
+            errors.append(f"utterance {utt.id}: {err}")
+            continue
+        mono = to_channels(wav, 1)[0]
+        none = Tokens(torch.zeros((1, 0, 0), dtype=torch.int64), torch.zeros(1, dtype=torch.int64))
+        items.append(Item(utt, mono, sr, none, mono))
+    return items, errors

@@ -128,7 +128,7 @@ def test_runner_writes_resolved_revision(tmp_path, hub_cache):
     _snapshot(hub_cache, PINNED, seed=1)
     card = Card("tiny-dac", "dac", checkpoint=HUB_ID, revision=PINNED)
     runner = Runner(Suite("t", "mini", []), tmp_path / "run", progress=False)  # tiny-dac has no card file
-    runner._save_tokenizer_info(card, card.build())
+    runner._recorder().save_tokenizer_info(card, card.build())
     saved = json.loads((runner.store.dir / "tokenizers.json").read_text())["tiny-dac"]
     assert saved["resolved_revision"] == PINNED and saved["card"]["revision"] == PINNED
     assert saved["weights"] == f"commit:{PINNED}"

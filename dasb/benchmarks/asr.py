@@ -41,6 +41,7 @@ class ASR(CorpusBenchmark):
     needs_decoded = True
     needs_tokens = False
     needs_text = True
+    ground_truth = True
 
     def __init__(self, backend: str = "pocketsphinx", options: dict[str, Any] | None = None, **settings: Any) -> None:
         super().__init__(backend=backend, options=dict(options or {}), **settings)

@@ -80,6 +80,10 @@ class Benchmark(ABC):
     # system known only by its outputs.
     needs_model: ClassVar[bool] = False
     extra_settings: ClassVar[dict[str, Any]] = {"max_utterances": int | None}
+    # True when run() also reports rows about the original audio (``Result.row = GROUND_TRUTH``): the runner
+    # then runs it once on the original audio of the whole selection (decoded = reference, no tokens, no
+    # tokenizer) and keeps only those rows; tokenizer runs keep only their own rows.
+    ground_truth: ClassVar[bool] = False
     # True when score() uses nothing of the tokenizer but ``tokenizer.info`` and needs
     # no models of its own: the runner may then score items in worker processes.
     parallel_safe: ClassVar[bool] = False
@@ -90,9 +94,10 @@ class Benchmark(ABC):
 
     @classmethod
     def needs(cls) -> list[str]:
-        """The data this benchmark reads besides tokens: decoded audio, text, speaker labels."""
-        flags = {"decoded audio": cls.needs_decoded, "text": cls.needs_text, "speaker": cls.needs_speaker}
-        return ["tokens"] + [n for n, on in flags.items() if on]
+        """What this benchmark reads: tokens, decoded audio, text, speaker labels, the tokenizer itself."""
+        flags = {"tokens": cls.needs_tokens, "decoded audio": cls.needs_decoded, "text": cls.needs_text,
+                 "speaker": cls.needs_speaker, "the tokenizer itself": cls.needs_model}
+        return [n for n, on in flags.items() if on]
 
     def config(self) -> dict[str, Any]:
         """Everything that changes this benchmark's numbers (hashed into records)."""
@@ -141,8 +146,9 @@ class CorpusBenchmark(Benchmark):
     """A benchmark that needs every item at once."""
 
     @abstractmethod
-    def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
-        """Aggregate (and optionally per-utterance) results for the whole corpus."""
+    def run(self, items: list[Item], tokenizer: AudioTokenizer | None) -> list[Result]:
+        """Aggregate (and optionally per-utterance) results for the whole corpus (``tokenizer`` is None
+        in the ground-truth pass, see ``ground_truth``)."""
 
 
 def check_benchmark(name: str, cls: Any) -> None:

@@ -44,6 +44,7 @@ class MOS(CorpusBenchmark):
     name = "mos"
     needs_decoded = True
     needs_tokens = False
+    ground_truth = True
 
     def __init__(self, predictors: list[str] | tuple[str, ...] = PREDICTORS, personalized: bool = False,
                  **settings: Any) -> None:

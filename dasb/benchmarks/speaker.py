@@ -40,6 +40,7 @@ class Speaker(CorpusBenchmark):
     needs_decoded = True
     needs_tokens = False
     needs_speaker = True
+    ground_truth = True
 
     def __init__(self, encoder: str = "resemblyzer", options: dict[str, Any] | None = None, **settings: Any) -> None:
         super().__init__(encoder=encoder, options=dict(options or {}), **settings)

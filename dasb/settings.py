@@ -1,0 +1,55 @@
+"""Every environment variable and default folder dasb reads, in one place.
+
+==================  =====================================================================
+``DASB_CACHE_DIR``  dasb's cache root (token cache, ABX audio, judge models, SpeechBrain
+                    files); default ``$XDG_CACHE_HOME/dasb``, else ``~/.cache/dasb``
+``DASB_CARDS``      extra tokenizer card folders, ``os.pathsep``-separated
+``DASB_WEIGHTS``    a folder of model weights laid out as ``<hub id>/``
+``DASB_WHISPER_DIR`` Whisper checkpoints (default: whisper's own ``~/.cache/whisper``)
+``DASB_ECAPA_DIR``  the ECAPA speaker model (default ``<cache root>/spkrec-ecapa-voxceleb``)
+``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE``  never contact the Hugging Face hub
+==================  =====================================================================
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CACHE_DIR_ENV = "DASB_CACHE_DIR"
+CARDS_ENV = "DASB_CARDS"
+WEIGHTS_ENV = "DASB_WEIGHTS"
+WHISPER_DIR_ENV = "DASB_WHISPER_DIR"
+ECAPA_DIR_ENV = "DASB_ECAPA_DIR"
+OFFLINE_ENVS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def cache_dir(*parts: str) -> Path:
+    """``$DASB_CACHE_DIR``, else ``$XDG_CACHE_HOME/dasb``, else ``~/.cache/dasb``; then ``parts``."""
+    root = os.environ.get(CACHE_DIR_ENV)
+    if not root:
+        root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dasb")
+    return Path(root).expanduser().joinpath(*parts)
+
+
+def extra_card_dirs() -> list[Path]:
+    """Folders named by ``$DASB_CARDS``."""
+    return [Path(p) for p in os.environ.get(CARDS_ENV, "").split(os.pathsep) if p]
+
+
+def weights_root() -> Path | None:
+    """``$DASB_WEIGHTS``, when set."""
+    root = os.environ.get(WEIGHTS_ENV)
+    return Path(root) if root else None
+
+
+def whisper_dir() -> Path:
+    return Path(os.environ.get(WHISPER_DIR_ENV) or Path.home() / ".cache" / "whisper")
+
+
+def ecapa_dir() -> Path:
+    return Path(os.environ.get(ECAPA_DIR_ENV) or cache_dir("spkrec-ecapa-voxceleb"))
+
+
+def offline() -> bool:
+    """Whether the Hugging Face hub must not be contacted."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in OFFLINE_ENVS)
