@@ -36,14 +36,6 @@ MAGIC = b"DASBCACHE2\n"  # the entry file format
 SUFFIX = ".entry"
 
 
-def default_cache_dir() -> Path:
-    """``$DASB_CACHE_DIR``, else ``$XDG_CACHE_HOME/dasb``, else ``~/.cache/dasb``."""
-    if os.environ.get("DASB_CACHE_DIR"):
-        return Path(os.environ["DASB_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "dasb"
-
-
 @dataclass
 class CachedItem:
     """What is cached for one (tokenizer, audio) pair."""

@@ -118,7 +118,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from dasb.leaderboard import build, markdown, overview
     from dasb.leaderboard.merge import merge_runs
-    from dasb.cache import default_cache_dir
+    from dasb.settings import cache_dir as default_cache_dir
     from dasb.runner import Runner
     from dasb.suites import load_suite
 
@@ -192,7 +192,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from dasb.cache import TokenCache, default_cache_dir
+    from dasb.cache import TokenCache
+    from dasb.settings import cache_dir as default_cache_dir
 
     cache = TokenCache(args.cache_dir or default_cache_dir())
     if args.action == "prune":

@@ -7,7 +7,8 @@
 ``DASB_WEIGHTS``    a folder of model weights laid out as ``<hub id>/``
 ``DASB_WHISPER_DIR`` Whisper checkpoints (default: whisper's own ``~/.cache/whisper``)
 ``DASB_ECAPA_DIR``  the ECAPA speaker model (default ``<cache root>/spkrec-ecapa-voxceleb``)
-``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE``  never contact the Hugging Face hub
+``DASB_OFFLINE``, ``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE``  never download weights
+``HF_ENDPOINT``     the hub's address (checked for reachability before downloading)
 ==================  =====================================================================
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ CARDS_ENV = "DASB_CARDS"
 WEIGHTS_ENV = "DASB_WEIGHTS"
 WHISPER_DIR_ENV = "DASB_WHISPER_DIR"
 ECAPA_DIR_ENV = "DASB_ECAPA_DIR"
-OFFLINE_ENVS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+OFFLINE_ENVS = ("DASB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+HUB_ENDPOINT_ENV = "HF_ENDPOINT"
 
 
 def cache_dir(*parts: str) -> Path:
@@ -39,7 +41,7 @@ def extra_card_dirs() -> list[Path]:
 def weights_root() -> Path | None:
     """``$DASB_WEIGHTS``, when set."""
     root = os.environ.get(WEIGHTS_ENV)
-    return Path(root) if root else None
+    return Path(root).expanduser() if root else None
 
 
 def whisper_dir() -> Path:
@@ -53,3 +55,7 @@ def ecapa_dir() -> Path:
 def offline() -> bool:
     """Whether the Hugging Face hub must not be contacted."""
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in OFFLINE_ENVS)
+
+
+def hub_endpoint() -> str:
+    return os.environ.get(HUB_ENDPOINT_ENV) or "https://huggingface.co"

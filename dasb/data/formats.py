@@ -121,7 +121,7 @@ def _hf_rows(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 def _materialise(audio: dict[str, Any], root: Path, where: str) -> str:
     """A file holding ``audio`` (``{"bytes", "path"}``): its path, or the bytes written once to the cache."""
-    from dasb.cache import default_cache_dir
+    from dasb.settings import cache_dir
     from dasb.hashing import hash_bytes
 
     data, name = audio.get("bytes"), audio.get("path")
@@ -131,7 +131,7 @@ def _materialise(audio: dict[str, Any], root: Path, where: str) -> str:
         path = Path(name)
         return str(path if path.is_absolute() else (root / path).resolve())
     suffix = Path(name or "").suffix.lower() or next((s for magic, s in MAGIC_SUFFIXES if data.startswith(magic)), ".audio")
-    target = default_cache_dir() / "corpora" / f"{hash_bytes(data)}{suffix}"
+    target = cache_dir("corpora") / f"{hash_bytes(data)}{suffix}"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")

@@ -23,6 +23,7 @@ import numpy as np
 import soundfile as sf
 
 from dasb.audio import resample
+from dasb.settings import cache_dir
 
 # Each group: words differing from each other in one phoneme (onset, vowel or coda).
 MINIMAL_PAIR_GROUPS: dict[str, tuple[str, ...]] = {
@@ -125,10 +126,6 @@ def trim_silence(x: np.ndarray, sr: int, threshold: float = 0.02, margin_s: floa
     return x[max(0, loud[0] - m) : loud[-1] + m]
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("DASB_CACHE_DIR", Path.home() / ".cache" / "dasb")) / "abx"
-
-
 def generate_minimal_pairs(voices: tuple[str, ...] = DEFAULT_VOICES,
                            groups: dict[str, tuple[str, ...]] | None = None,
                            root: Path | None = None) -> list[ABXItem]:
@@ -136,7 +133,7 @@ def generate_minimal_pairs(voices: tuple[str, ...] = DEFAULT_VOICES,
     groups = MINIMAL_PAIR_GROUPS if groups is None else groups
     engine = _ESpeak()
     key = hashlib.sha256(json.dumps([sorted(groups.items()), list(voices), engine.version]).encode()).hexdigest()[:12]
-    folder = (cache_dir() if root is None else Path(root)) / key
+    folder = (cache_dir("abx") if root is None else Path(root)) / key
     index = folder / "items.jsonl"
     if index.exists():
         return [ABXItem(**json.loads(line)) for line in index.read_text().splitlines()]

@@ -8,13 +8,12 @@ Whisper's 30 s input window is tiled with equal windows of at most 30 s.
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from dasb.metrics.text import normalize_text
+from dasb.settings import whisper_dir
 
 SAMPLE_RATE = 16000
 WHISPER_WINDOW_SECONDS = 30.0
@@ -97,9 +96,7 @@ class Whisper:
         self.whisper = _require_whisper()
         self.name, self.language, self.batch_size = model, language, batch_size
         self.beam_size, self.sample_len, self.device = beam_size, sample_len, device
-        self.download_root = download_root or os.environ.get(
-            "DASB_WHISPER_DIR", str(Path.home() / ".cache" / "whisper")
-        )
+        self.download_root = download_root or str(whisper_dir())
         self.model = module if module is not None else self._load()
         from whisper.normalizers import BasicTextNormalizer, EnglishTextNormalizer
 

@@ -5,13 +5,12 @@ cosine similarity of two utterances is the dot product of their embeddings.
 """
 from __future__ import annotations
 
-import os
 import warnings
-from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from dasb.settings import ecapa_dir
 from dasb.threads import torch_threads
 
 SAMPLE_RATE = 16000
@@ -88,9 +87,7 @@ class Ecapa:
         except ImportError as err:
             raise ImportError("the ECAPA speaker encoder needs speechbrain: pip install 'dasb[speechbrain]'") from err
         self.source, self.revision = source, revision
-        self.savedir = savedir or os.environ.get(
-            "DASB_ECAPA_DIR", str(Path.home() / ".cache" / "dasb" / "spkrec-ecapa-voxceleb")
-        )
+        self.savedir = savedir or str(ecapa_dir())
         if classifier is None:
             try:
                 classifier = EncoderClassifier.from_hparams(

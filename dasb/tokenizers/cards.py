@@ -37,6 +37,7 @@ from dasb.hashing import hash_config
 from dasb.paths import data_folder
 from dasb.provenance import artefacts
 from dasb.registry import ADAPTERS, RegistryError, unknown_name_message
+from dasb.settings import extra_card_dirs
 from dasb.specs import check_keys, settings_schema, unknown_keys
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.weights import WeightsUnavailable, identity
@@ -195,8 +196,7 @@ def _cards_in_file(path: Path) -> list[Card]:
 
 def card_dirs() -> list[Path]:
     """Folders searched for cards: the built-in one, then ``DASB_CARDS``."""
-    extra = [Path(p) for p in os.environ.get("DASB_CARDS", "").split(os.pathsep) if p]
-    return [BUILTIN_CARDS, *extra]
+    return [BUILTIN_CARDS, *extra_card_dirs()]
 
 
 def load_cards() -> dict[str, Card]:

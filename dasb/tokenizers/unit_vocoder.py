@@ -23,13 +23,13 @@ which is then used instead of the folder's pickles.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from dasb.settings import cache_dir
 from dasb.tokenizers.hf_base import fetch_folder, require
 
 VOCODER_FILES = ("hyperparams.yaml", "generator.ckpt")
@@ -45,7 +45,7 @@ def trust_notice(source: str, reads_kmeans: bool) -> str:
 
 def _savedir(source: str) -> str:
     """Where SpeechBrain links a model's files (it insists on a folder of its own)."""
-    root = Path(os.environ.get("DASB_CACHE", Path.home() / ".cache" / "dasb")) / "speechbrain"
+    root = cache_dir("speechbrain")
     return str(root / source.replace("/", "--"))
 
 

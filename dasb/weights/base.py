@@ -13,8 +13,8 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-WEIGHTS_ENV = "DASB_WEIGHTS"
-OFFLINE_ENVS = ("DASB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+from dasb.settings import WEIGHTS_ENV, cache_dir, offline, weights_root
+
 
 
 class WeightsUnavailable(RuntimeError):
@@ -23,11 +23,6 @@ class WeightsUnavailable(RuntimeError):
 
 class WeightsCorrupt(RuntimeError):
     """A weights file does not have the content its source pins (sha256 mismatch)."""
-
-
-def offline() -> bool:
-    """True when ``DASB_OFFLINE``, ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is set: never download."""
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in OFFLINE_ENVS)
 
 
 def reachable(url: str, timeout: float = 3.0) -> bool:
@@ -42,19 +37,13 @@ def reachable(url: str, timeout: float = 3.0) -> bool:
 
 def download_root() -> Path:
     """Where downloads go: ``$DASB_WEIGHTS`` when set, else the dasb weights folder."""
-    from dasb.cache import default_cache_dir
-
-    env = os.environ.get(WEIGHTS_ENV)
-    return Path(env).expanduser() if env else default_cache_dir() / "weights"
+    return weights_root() or cache_dir("weights")
 
 
 def search_roots() -> list[Path]:
     """Folders holding ``<source name>/`` weight folders: ``$DASB_WEIGHTS``, then the dasb weights folder."""
-    from dasb.cache import default_cache_dir
-
-    env = os.environ.get(WEIGHTS_ENV)
-    roots = [Path(env).expanduser()] if env else []
-    return roots + [default_cache_dir() / "weights"]
+    root = weights_root()
+    return ([root] if root else []) + [cache_dir("weights")]
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dasb.weights.base import WEIGHTS_ENV, WeightsUnavailable, folder_digest, folder_size, offline, reachable
+from dasb.settings import WEIGHTS_ENV, hub_endpoint, offline, weights_root
+from dasb.weights.base import WeightsUnavailable, folder_digest, folder_size, reachable
 
 COMMIT = re.compile(r"[0-9a-f]{40}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def hub_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    return hub_endpoint()
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -56,9 +57,9 @@ def find_local(checkpoint: str, revision: str | None, probe: str = "config.json"
     local = Path(checkpoint).expanduser()
     if local.is_dir():
         return str(local), {}
-    root = os.environ.get(WEIGHTS_ENV)
-    if root and (Path(root).expanduser() / checkpoint).is_dir():
-        return str(Path(root).expanduser() / checkpoint), {}
+    root = weights_root()
+    if root and (root / checkpoint).is_dir():
+        return str(root / checkpoint), {}
     from huggingface_hub import try_to_load_from_cache
 
     # A pinned commit that is not in the cache gives None here, even when another commit is cached.

@@ -1,0 +1,96 @@
+"""The runner's parts: the original audio as its own subject, setup once, batch fallbacks said, threads scoped."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dasb.benchmarks.base import CorpusBenchmark, Result
+from dasb.data.corpus import load_corpus
+from dasb.items import ItemMaker
+from dasb.registry import BENCHMARKS
+from dasb.results import read_records
+from dasb.results.record import GROUND_TRUTH
+from dasb.runner import Runner
+from dasb.specs import HIGHER, MetricSpec, spec_table
+from dasb.suites import Suite
+from dasb.tokenizers.pcm import PCMTokenizer
+
+
+class CountingReference(CorpusBenchmark):
+    """Reports how many items it saw, for the tokenizer and for the original audio."""
+
+    name = "test-counting-reference"
+    needs_decoded = True
+    ground_truth = True
+    runs: list[str | None] = []
+
+    def metrics(self):
+        return spec_table(MetricSpec("items", HIGHER, "count", aggregation="corpus", headline=True))
+
+    def run(self, items, tokenizer):
+        type(self).runs.append(None if tokenizer is None else tokenizer.info.name)
+        same = all(np.array_equal(it.decoded, it.reference) for it in items)
+        return [Result("items", float(len(items)), message=f"decoded is the original: {same}"),
+                Result("items", float(len(items)), message=f"decoded is the original: {same}", row=GROUND_TRUTH)]
+
+
+class FailingSetup(CountingReference):
+    name = "test-failing-setup"
+    ground_truth = False
+    setups = 0
+
+    def setup(self):
+        type(self).setups += 1
+        raise RuntimeError("judge model missing")
+
+
+BENCHMARKS.register(CountingReference.name, f"{__name__}:CountingReference", source="tests")
+BENCHMARKS.register(FailingSetup.name, f"{__name__}:FailingSetup", source="tests")
+
+
+def test_ground_truth_is_its_own_subject_measured_once_on_the_whole_selection(tmp_path) -> None:
+    CountingReference.runs.clear()
+    suite = Suite("t", "mini", ["pcm8", "mulaw8-8k"], {CountingReference.name: {"max_utterances": 5}})
+    Runner(suite, tmp_path, progress=False).run()
+    assert CountingReference.runs == [None, "pcm8", "mulaw8-8k"]  # the original first, once
+    recs = {(r.tokenizer, r.metric): r for r in read_records(tmp_path)}
+    truth = recs[(GROUND_TRUTH, "items")]
+    assert truth.value == 5 and truth.message == "decoded is the original: True"
+    assert recs[("pcm8", "items")].message == "decoded is the original: False"  # 8-bit PCM is lossy
+    assert sum(r.tokenizer == GROUND_TRUTH for r in read_records(tmp_path)) == 1
+    CountingReference.runs.clear()
+    Runner(suite, tmp_path, progress=False).run()
+    assert CountingReference.runs == []  # resumed: nothing pending
+
+
+def test_a_failed_setup_is_recorded_for_every_tokenizer_but_tried_once(tmp_path) -> None:
+    FailingSetup.setups = 0
+    suite = Suite("t", "mini", ["pcm8", "mulaw8-8k"], {FailingSetup.name: {"max_utterances": 2}})
+    summary = Runner(suite, tmp_path, progress=False).run()
+    assert FailingSetup.setups == 1
+    errors = {r.tokenizer: r.message for r in summary.errors}
+    assert set(errors) == {"pcm8", "mulaw8-8k"} and all("judge model missing" in m for m in errors.values())
+
+
+class BatchShy(PCMTokenizer):
+    """Fails on batches of more than one item (a batch dependence the fallback would hide)."""
+
+    def encode(self, audio, lengths):
+        if audio.shape[0] > 1:
+            raise RuntimeError("padding breaks me")
+        return super().encode(audio, lengths)
+
+
+def test_a_batch_redone_one_by_one_is_said(tmp_path) -> None:
+    utts = load_corpus("mini").utterances[:3]
+    maker = ItemMaker(BatchShy("shy", bits=8), "h", 3)
+    made = maker.make(utts, decode=False)
+    assert all(not isinstance(item, str) for _, item in made)
+    assert len(maker.fallbacks) == 1 and "padding breaks me" in maker.fallbacks[0] and utts[0].id in maker.fallbacks[0]
+
+
+def test_metric_workers_do_not_change_the_process_thread_setting(tmp_path) -> None:
+    before = torch.get_num_threads()
+    suite = Suite("t", "mini", ["pcm8"], {"reconstruction": {"max_utterances": 2, "metrics": ["si_sdr"]}})
+    assert Runner(suite, tmp_path, progress=False, workers=2).run().exit_code == 0
+    assert torch.get_num_threads() == before
