@@ -46,7 +46,7 @@ class MOS(CorpusBenchmark):
     needs_tokens = False
     ground_truth = True
 
-    def __init__(self, predictors: list[str] | tuple[str, ...] = PREDICTORS, personalized: bool = False,
+    def __init__(self, predictors: str | list[str] | tuple[str, ...] = PREDICTORS, personalized: bool = False,
                  **settings: Any) -> None:
         predictors = [predictors] if isinstance(predictors, str) else list(predictors)
         unknown = sorted(set(predictors) - set(PREDICTORS))
