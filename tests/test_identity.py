@@ -51,9 +51,7 @@ def test_a_branch_revision_is_keyed_by_the_commit_it_resolves_to(tmp_path, monke
     keys = {}
     for commit in ("1" * 40, "2" * 40):
         (repo / "refs" / "main").write_text(commit)
-        card = get_card("on-main")
-        assert card.config()["content"]["weights"]["commit"] == commit
-        keys[commit] = card.config_hash
+        keys[commit] = get_card("on-main").config_hash
     assert len(set(keys.values())) == 2
     # Switching a pinned revision in the card changes the key too.
     _card(tmp_path / "cards", f"name: on-main\nadapter: ssl-kmeans\ncheckpoint: {HUB_ID}\nrevision: '{'1' * 40}'\n", monkeypatch)
