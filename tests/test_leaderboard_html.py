@@ -150,12 +150,13 @@ def test_exports_are_inert_in_spreadsheets_and_markdown(tmp_path: Path) -> None:
     meta = _meta()
     meta[formula] = meta.pop("alpha")
     table = build(recs, meta)
-    rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
+    specs = record_specs(recs)
+    rows = list(csv.DictReader(io.StringIO(render(table, "csv", specs))))
     names = {row["tokenizer"] for row in rows}
     assert names == {"'" + formula, EVIL}
     assert all(not v.startswith(("=", "+", "@")) for row in rows for v in row.values())
     assert {row["reconstruction/delay_ms"] for row in rows} == {"-0.25"}
-    md = render(table, "md")
+    md = render(table, "md", specs)
     assert "<script>" not in md and "&lt;script&gt;" in md
 
 
