@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from dasb.registry import BENCHMARKS, RegistryError, unknown_name_message
 from dasb.specs import SettingsError, check_keys, check_settings
 
 BUILTIN_SUITES = data_folder("benchmarks")
-SUITE_KEYS = ("name", "dataset", "tokenizers", "benchmarks", "batch_size", "max_batch_seconds", "half")
 
 
 @dataclass
@@ -71,7 +70,7 @@ def load_suite(spec: str) -> Suite:
         raise ValueError(f"{path}: invalid suite YAML: {' '.join(str(err).split())}") from err
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a suite file must be a mapping")
-    check_keys(f"{path}", data, SUITE_KEYS)
+    check_keys(f"{path}", data, [f.name for f in fields(Suite)])
     try:
         benchmarks = data.get("benchmarks") or {}
         if isinstance(benchmarks, list):
