@@ -165,7 +165,7 @@ def _report(out: Path, summary: RunSummary) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from dasb.leaderboard import build, overview, render
+    from dasb.leaderboard import build, markdown, overview
     from dasb.leaderboard.merge import merge_runs
     from dasb.score import dataset_mismatches, external_card, score
 
@@ -180,7 +180,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     merged = merge_runs([out, *args.compare])
     for warning in [*dataset_mismatches(out, args.compare), *merged.warnings]:
         print(f"dasb: warning: {warning}", file=sys.stderr)
-    print(render(overview(build(merged.records, merged.meta)), "md"))
+    print(markdown(overview(build(merged.records, merged.meta), merged.specs)))
     return _report(out, summary)
 
 

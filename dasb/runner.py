@@ -54,7 +54,8 @@ class Runner:
         self.suite, self.device, self.overwrite = suite, device, overwrite
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.cache = None if cache_dir is None else TokenCache(cache_dir)
-        self.workers, self.only_utterances = workers, only_utterances
+        self.scorer = Scorer(workers)  # the pool of metric workers (reusable after close)
+        self.only_utterances = only_utterances
         self.aggregate, self.with_ground_truth = aggregate, ground_truth
         self.run_id = uuid.uuid4().hex[:12]
         self.env = environment(device)
@@ -113,7 +114,7 @@ class Runner:
             "metrics": {n: {m: s.to_dict() for m, s in b.metrics().items()} for n, b in self.benchmarks.items()},
             "env": self.env,
         })
-        scorer = Scorer(self.workers)
+        scorer = self.scorer
         execution = Execution(self.suite, self.benchmarks, recorder, scorer, self.device, self.cache,
                               self.progress, self.aggregate)
         try:

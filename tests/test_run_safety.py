@@ -17,6 +17,7 @@ from dasb.results.record import GROUND_TRUTH
 from dasb.results import read_records
 from dasb.results.store import CONFIG_FILE, RECORDS_FILE, REJECTED_FILE, TOKENIZERS_FILE, RunDirInUse, RunStore, write_atomic
 from dasb.runner import Runner
+from dasb.specs import MetricSpec, spec_table
 from dasb.suites import Suite
 
 # What the test benchmarks below return, set by each test.
@@ -29,7 +30,7 @@ class PlannedBench(UtteranceBenchmark):
     name = "planned"
 
     def metrics(self):
-        return {"m": True}
+        return spec_table(MetricSpec("m", True))
 
     def score(self, item, tokenizer):
         if "on_score" in PLAN:
@@ -42,9 +43,10 @@ class PlannedBench(UtteranceBenchmark):
 
 class PlannedCorpusBench(CorpusBenchmark):
     name = "planned-corpus"
+    ground_truth = True  # reports a row about the original audio
 
     def metrics(self):
-        return {"m": True}
+        return spec_table(MetricSpec("m", True))
 
     def run(self, items, tokenizer):
         truth = [Result("m", PLAN["truth"], row=GROUND_TRUTH)] if "truth" in PLAN else []
