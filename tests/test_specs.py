@@ -13,7 +13,7 @@ from dasb.tokenizers.cards import CardFileWarning, get_card
 
 
 def test_every_benchmark_declares_valid_specs_and_one_headline() -> None:
-    for name in BENCHMARKS.names():
+    for name in [n for n in BENCHMARKS.names() if BENCHMARKS.source(n) == "dasb"]:  # tests register their own
         specs = BENCHMARKS.get(name)().metrics()
         assert sum(s.headline for s in specs.values()) == 1, name
         assert specs[headline_of(specs)].higher_is_better is not None, name
