@@ -45,6 +45,7 @@ def card_from_weights_dir(name: str, weights: Path, monkeypatch) -> AudioTokeniz
 def assert_missing_weights_fail_fast(name: str, tmp_path: Path, monkeypatch, *expected: str) -> None:
     """Building the card without its weights raises WeightsUnavailable within 5 s, naming what to provide."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("DASB_WEIGHTS", str(tmp_path / "empty"))
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailable) as err:

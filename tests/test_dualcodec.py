@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ T = pytest.importorskip("transformers", reason="DualCodec needs transformers (w2
 from dasb.testing import check_tokenizer, speech_like_signal  # noqa: E402
 from dasb.tokenizers import dualcodec as D  # noqa: E402
 from dasb.tokenizers.cards import load_cards  # noqa: E402
-from dasb.tokenizers.hf_base import WeightsUnavailable  # noqa: E402
+from _ports import assert_missing_weights_fail_fast
 
 MANIFESTS = Path(__file__).parent / "manifests"
 CODEC = D.DualCodecConfig(encoder_dim=4, decoder_dim=32, convnext_dim=16, convnext_layers=1, semantic_dim=64,
@@ -79,13 +78,7 @@ def test_checkpoint_in_the_authors_format_loads_through_the_card(tmp_path, monke
 
 
 def test_missing_weights_fail_fast_naming_the_repo(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.delenv("DASB_WEIGHTS", raising=False)
-    start = time.monotonic()
-    with pytest.raises(WeightsUnavailable, match="amphion/dualcodec"):
-        load_cards()["dualcodec-12hz"].build()
-    assert time.monotonic() - start < 5
+    assert_missing_weights_fail_fast("dualcodec-12hz", tmp_path, monkeypatch, "amphion/dualcodec")
     from dasb.doctor import check_card
 
     fix = check_card(load_cards()["dualcodec-25hz"]).fix

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from dasb.testing import check_tokenizer, speech_like_signal  # noqa: E402
 from dasb.tokenizers import lmspt as L  # noqa: E402
 from dasb.tokenizers.cards import load_cards  # noqa: E402
 from dasb.tokenizers.dualcodec import DualCodecConfig  # noqa: E402
-from dasb.tokenizers.hf_base import WeightsUnavailable  # noqa: E402
+from _ports import assert_missing_weights_fail_fast
 
 SMALL = DualCodecConfig(encoder_dim=4, decoder_dim=32, n_codebooks=7, codebook_size=64, semantic_codebook_size=128,
                         is_causal=False)
@@ -60,13 +59,7 @@ def test_checkpoint_in_the_authors_format_loads_through_the_card(tmp_path, monke
 
 
 def test_missing_weights_fail_fast_naming_the_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.delenv("DASB_WEIGHTS", raising=False)
-    start = time.monotonic()
-    with pytest.raises(WeightsUnavailable, match="kakaocorp/lmspt"):
-        load_cards()["lm-spt"].build()
-    assert time.monotonic() - start < 5
+    assert_missing_weights_fail_fast("lm-spt", tmp_path, monkeypatch, "kakaocorp/lmspt")
     from dasb.doctor import check_card
 
     assert L.FILENAME in check_card(load_cards()["lm-spt"]).fix

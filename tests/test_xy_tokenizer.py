@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ pytest.importorskip("transformers", reason="XY-Tokenizer needs transformers' mel
 from dasb.testing import check_tokenizer, speech_like_signal  # noqa: E402
 from dasb.tokenizers import xy_tokenizer as X  # noqa: E402
 from dasb.tokenizers.cards import load_cards  # noqa: E402
-from dasb.tokenizers.hf_base import WeightsUnavailable  # noqa: E402
+from _ports import assert_missing_weights_fail_fast
 
 MANIFESTS = Path(__file__).parent / "manifests"
 SMALL = dict(d_model=64, heads=4, ffn=128, encoder_layers=1, adapter_layers=1, decoder_layers=1, rvq_dim=16,
@@ -77,13 +76,7 @@ def test_checkpoint_of_another_layout_is_refused_by_name(tmp_path):
 
 
 def test_missing_weights_fail_fast_naming_the_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.delenv("DASB_WEIGHTS", raising=False)
-    start = time.monotonic()
-    with pytest.raises(WeightsUnavailable, match="fdugyt/XY_Tokenizer"):
-        load_cards()["xy-tokenizer"].build()
-    assert time.monotonic() - start < 5
+    assert_missing_weights_fail_fast("xy-tokenizer", tmp_path, monkeypatch, "fdugyt/XY_Tokenizer")
     from dasb.doctor import check_card
 
     assert "xy_tokenizer.ckpt" in check_card(load_cards()["xy-tokenizer"]).fix
