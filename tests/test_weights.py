@@ -97,6 +97,22 @@ def test_fetch_downloads_verifies_and_shows_the_licence(clean, server, monkeypat
     assert not any((clean / "weights" / "toy2").glob("*")), "a download that fails verification is not kept"
 
 
+def test_url_file_downloads_and_is_identified_by_its_digest_when_no_checksum_is_known(clean, server, monkeypatch, capsys):
+    for var in ("DASB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    (server / "m.pt").write_bytes(b"blob v1\n" * 50)
+    unpinned = files.UrlFile("toy-url", "m.pt", f"{files.RAW}/m.pt", None, "test licence", also="a share page")
+    assert "No SHA-256 is published" in unpinned.missing() and "a share page" in unpinned.missing()
+    path = unpinned.path()
+    digest = hashlib.sha256(b"blob v1\n" * 50).hexdigest()
+    assert path == clean / "weights" / "toy-url" / "m.pt" and unpinned.identity() == f"sha256:{digest}"
+    assert f"unverified (no published SHA-256); its SHA-256 is {digest}" in capsys.readouterr().err
+    pinned = replace(unpinned, name="toy-url2", sha256="0" * 64)
+    with pytest.raises(WeightsCorrupt, match="expected"):
+        pinned.path()
+    assert not any((clean / "weights" / "toy-url2").glob("*")), "a download that fails verification is not kept"
+
+
 def test_hub_cache_blobs_are_verified(tmp_path, monkeypatch):
     """A Hugging Face cache snapshot: each file is checked against the hash its blob is named after."""
     pytest.importorskip("huggingface_hub", reason="hub sources need huggingface_hub (pip install 'dasb[neural]')")

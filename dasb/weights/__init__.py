@@ -16,9 +16,9 @@ files at a pinned GitHub commit (checked by SHA-256 before use) for Lyra and NIS
 """
 from dasb.weights.base import WEIGHTS_ENV, WeightsCorrupt, WeightsUnavailable, file_sha256, offline
 from dasb.weights.catalog import LocalFiles, Source, card_sources, hub_or_folder, identity
-from dasb.weights.files import FILESETS, LYRA_V2, NISQA, FileSet, WeightFile, weights_file
+from dasb.weights.files import FILESETS, LYRA_V2, NISQA, FileSet, UrlFile, WeightFile, weights_file
 from dasb.weights.hub import HubSource
 
-__all__ = ["FILESETS", "FileSet", "HubSource", "LYRA_V2", "LocalFiles", "NISQA", "Source", "WEIGHTS_ENV", "WeightFile",
+__all__ = ["FILESETS", "FileSet", "HubSource", "LYRA_V2", "LocalFiles", "NISQA", "Source", "UrlFile", "WEIGHTS_ENV", "WeightFile",
            "WeightsCorrupt", "WeightsUnavailable", "card_sources", "file_sha256", "hub_or_folder", "identity", "offline",
            "weights_file"]

@@ -77,9 +77,10 @@ def folder_size(folder: str | Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
-def download(url: str, dest: Path, sha256: str, size: int | None = None, progress: bool = True) -> Path:
+def download(url: str, dest: Path, sha256: str | None, size: int | None = None, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` through a temporary file, with a progress bar; keep it only if its
-    SHA-256 is ``sha256`` (else :class:`WeightsCorrupt`, nothing left behind)."""
+    SHA-256 is ``sha256`` (else :class:`WeightsCorrupt`, nothing left behind). ``sha256=None``: no checksum is
+    known, the file is kept unverified (callers say so and record its digest)."""
     import urllib.request
 
     from tqdm import tqdm
@@ -95,7 +96,7 @@ def download(url: str, dest: Path, sha256: str, size: int | None = None, progres
                     out.write(block)
                     h.update(block)
                     bar.update(len(block))
-        if h.hexdigest() != sha256:
+        if sha256 is not None and h.hexdigest() != sha256:
             raise WeightsCorrupt(f"{url}: downloaded content has sha256 {h.hexdigest()}, expected {sha256}; not kept")
         os.replace(tmp, dest)
     finally:

@@ -2,7 +2,7 @@
 
 An adapter class declares its sources with a classmethod
 ``weight_sources(checkpoint, revision, params) -> list[Source]`` (a :class:`HubSource`,
-a :class:`~dasb.weights.files.FileSet` or :class:`LocalFiles`); adapters without one
+a :class:`~dasb.weights.files.FileSet`, a :class:`~dasb.weights.files.UrlFile` or :class:`LocalFiles`); adapters without one
 need no weights. Everything here works offline and loads no model.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Union
 
 from dasb.hashing import hash_config
 from dasb.weights.base import WeightsUnavailable, file_sha256
-from dasb.weights.files import FileSet
+from dasb.weights.files import FileSet, UrlFile
 from dasb.weights.hub import HubSource
 
 
@@ -54,7 +54,7 @@ class LocalFiles:
         return where
 
 
-Source = Union[HubSource, FileSet, LocalFiles]
+Source = Union[HubSource, FileSet, UrlFile, LocalFiles]
 
 
 def hub_or_folder(checkpoint: str | None, revision: str | None, probe: str = "config.json",

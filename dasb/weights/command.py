@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dasb.weights.base import WeightsCorrupt, WeightsUnavailable
 from dasb.weights.catalog import Source, card_sources
-from dasb.weights.files import FILESETS, FileSet
+from dasb.weights.files import FILESETS, FileSet, UrlFile
 from dasb.weights.hub import HubSource, snapshot_commit
 
 
@@ -110,7 +110,7 @@ def verify(items: list[Entry], missing_is_error: bool) -> list[str]:
 
 
 def _pinned(src: Source, where: Path) -> bool:
-    """Whether ``verify`` had reference hashes: a pinned file set, or a Hugging Face cache snapshot."""
-    if isinstance(src, FileSet):
-        return True
+    """Whether ``verify`` had reference hashes: a pinned file set or URL file, or a Hugging Face cache snapshot."""
+    if isinstance(src, (FileSet, UrlFile)):
+        return isinstance(src, FileSet) or src.sha256 is not None
     return isinstance(src, HubSource) and snapshot_commit(str(where / src.probe)) is not None

@@ -1,4 +1,4 @@
-"""Weights committed as plain files in a GitHub repository, pinned by commit and SHA-256.
+"""Weights released as plain files: in a GitHub repository (pinned by commit and SHA-256), or at a URL.
 
 A :class:`FileSet` names the files, the repository commit and folder they come from and
 the licence. Its files are looked for in a local folder given by the caller, then
@@ -6,12 +6,18 @@ the licence. Its files are looked for in a local folder given by the caller, the
 absent and a network is available they are downloaded from
 ``raw.githubusercontent.com`` at the pinned commit, the licence shown first. Every
 file is checked against its SHA-256 before it is used.
+
+A :class:`UrlFile` is one file the authors publish at a URL outside any hub or repository
+(a cloud blob). It is looked for the same way and downloaded from its pinned URL; it is
+checked against its SHA-256 when one is known, else used as it is and identified by its
+own digest.
 """
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlparse
 
 from dasb.hashing import hash_config
 from dasb.weights.base import (WeightsCorrupt, WeightsUnavailable, download, download_root, file_sha256, offline,
@@ -138,6 +144,83 @@ class FileSet:
         return where
 
 
+@dataclass(frozen=True)
+class UrlFile:
+    """The file ``filename`` published at ``url``, kept in ``<root>/<name>/``; ``also`` is another place the
+    authors publish it (a page to download from by hand).
+
+    ``sha256=None``: the authors publish no checksum and none was measured here, so a copy cannot be verified;
+    its own SHA-256 is its identity (recorded with every result), and :meth:`missing` and :meth:`fetch` say so.
+    """
+
+    name: str
+    filename: str
+    url: str
+    sha256: str | None
+    license: str
+    also: str = ""
+    local: str | None = None  # a folder searched first (a card's checkpoint)
+
+    def find(self) -> Path | None:
+        """The first folder holding the file (:attr:`local`, then each search root's ``<name>/``), unverified."""
+        candidates = ([Path(self.local).expanduser()] if self.local else []) + [r / self.name for r in search_roots()]
+        return next((c for c in candidates if (c / self.filename).is_file()), None)
+
+    def identity(self) -> str | None:
+        """``sha256:<digest>`` of the file here (the pinned one, verified before use), None when absent."""
+        where = self.find()
+        return None if where is None else "sha256:" + (self.sha256 or file_sha256(where / self.filename))
+
+    def size(self) -> int | None:
+        where = self.find()
+        return None if where is None else (where / self.filename).stat().st_size
+
+    def checksum_note(self) -> str:
+        return ("" if self.sha256 else "No SHA-256 is published for it, so the copy cannot be verified; the run "
+                "records the file's own SHA-256.")
+
+    def missing(self) -> str | None:
+        """None when the file is here, else where to download it and where to put it (no network, no hashing)."""
+        if self.find() is not None:
+            return None
+        folders = ([f"{Path(self.local).expanduser()}/"] if self.local else []) + [f"{search_roots()[0] / self.name}/"]
+        return (f"{self.filename} missing: download {self.url}" + (f" (or from {self.also})" if self.also else "")
+                + f" and put it in {' or '.join(folders)}. Licence: {self.license}. {self.checksum_note()}").strip()
+
+    def verify(self, where: Path) -> list[str]:
+        """Problems with the copy in ``where`` (none can be found without a pinned SHA-256)."""
+        p = where / self.filename
+        if not p.is_file():
+            return [f"{p}: missing"]
+        got = file_sha256(p) if self.sha256 else None
+        return [f"{p}: sha256 {got}, expected {self.sha256} (corrupt or another version)"] if got != self.sha256 else []
+
+    def fetch(self, progress: bool = True) -> Path:
+        """The folder holding the file, downloaded from :attr:`url` into ``download_root()/<name>/`` when absent."""
+        here = self.find()
+        if here is not None and not self.verify(here):
+            return here
+        if offline() or not reachable(self.url):
+            why = "offline mode is set" if offline() else f"{urlparse(self.url).hostname} cannot be reached"
+            raise WeightsUnavailable(f"cannot download {self.filename}: {why}. " + (self.missing() or ""))
+        dest = download_root() / self.name
+        print(f"dasb: downloading {self.filename} into {dest}\n      licence: {self.license}", file=sys.stderr)
+        download(self.url, dest / self.filename, self.sha256, None, progress)
+        if not self.sha256:
+            print(f"      unverified (no published SHA-256); its SHA-256 is {file_sha256(dest / self.filename)}",
+                  file=sys.stderr)
+        return dest
+
+    def path(self) -> Path:
+        """Verified local path of the file, downloaded first when absent (:class:`WeightsUnavailable` within
+        seconds when that is impossible, :class:`WeightsCorrupt` on a SHA-256 mismatch)."""
+        where = self.find() or self.fetch(progress=sys.stderr.isatty())
+        problems = self.verify(where)
+        if problems:
+            raise WeightsCorrupt(f"weights {self.filename} in {where} failed verification: " + "; ".join(problems))
+        return where / self.filename
+
+
 LYRA_V2 = FileSet(
     name="lyra-v2", repo="google/lyra", commit="47698dadf0010abff6a848e02642f55f806d4842", folder="lyra/model_coeffs",
     files=(
@@ -172,4 +255,4 @@ def weights_file(set_name: str, file_name: str, folder: str | Path | None = None
     return fs.path(auto_fetch) / file_name
 
 
-__all__ = ["FILESETS", "FileSet", "LYRA_V2", "NISQA", "WeightFile", "WeightsCorrupt", "weights_file"]
+__all__ = ["FILESETS", "FileSet", "LYRA_V2", "NISQA", "UrlFile", "WeightFile", "WeightsCorrupt", "weights_file"]
