@@ -5,7 +5,7 @@ from dasb.tokenizers.cards import load_cards
 
 # One card per seed system (a system with several published configurations is checked by its first card).
 SEED_CARDS = ["wavtokenizer-large-40", "xy-tokenizer", "tadicodec", "glm-4-voice-tokenizer", "cosyvoice-s3-v1",
-              "cosyvoice2-s3", "lm-spt", "sylber", "beats-tokenizer", "fireredtts-tokenizer", "fusecodec",
+              "cosyvoice2-s3", "lm-spt", "sylber", "beats-tokenizer-iter3plus-as2m", "fireredtts-tokenizer", "fusecodec",
               "dm-codec-lm-sm", "secodec", "language-codec", "ustokenizer", "mingtok-audio", "spear-mvq"]
 
 
