@@ -141,6 +141,8 @@ CONFIGS: dict[str, tuple[Builder, str]] = {
                               "THUDM/glm-4-voice-tokenizer config.json sizes; encode-only"),
     "bigcodec": (adapter("bigcodec", "BigCodecTokenizer", lambda: _published("bigcodec")),
                  "BigCodec config/model/default.yaml (= bigcodec.pt, 159.4 M)"),
+    "beats-tokenizer-iter3plus-as2m": (adapter("beats", "BEATsTokenizer", lambda: _published("beats")),
+                                       "BEATs encoder settings (files' cfg unread here, 91.6 M); encode-only"),
     "dasb-wavlm-large-k1000": (dasb_wavlm_large, "WavLM-large + 6 k-means (k=1000) + unit HiFi-GAN; vocoder size "
                                "unverified (in/embedding/attn 128 assumed; a SpeechBrain recipe version uses 1024)"),
 }

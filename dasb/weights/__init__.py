@@ -4,7 +4,8 @@ Sources (searched in this order, never touching the network until the last step)
 a card's local folder; ``$DASB_WEIGHTS/<source>/``; the Hugging Face cache (hub
 cards) or the dasb weights folder ``~/.cache/dasb/weights`` (pinned file sets);
 finally a download at the card's pinned revision — the hub for hub cards, the raw
-files at a pinned GitHub commit (checked by SHA-256 before use) for Lyra and NISQA.
+files at a pinned GitHub commit (checked by SHA-256 before use) for Lyra and NISQA, a
+pinned URL for files published outside any hub (BEATs; checked by SHA-256 when known).
 
     from dasb.weights import weights_file
     path = weights_file("nisqa", "nisqa.tar")      # verified local path, fetched if possible
