@@ -107,6 +107,18 @@ def test_short_audio_gives_no_codes_as_the_authors():
     assert tok.encode(x[..., :2800], torch.tensor([2800])).codes.shape == (1, 8, 1)
 
 
+def test_ten_second_clips_stay_whole_and_longer_audio_is_windowed():
+    from dasb.tokenizers.runtime import encode
+
+    torch.manual_seed(0)
+    tok = B.BEATsTokenizer("small", config=SMALL)
+    ten = speech_like_signal(10.0, 16000)
+    whole = tok.encode(torch.from_numpy(ten)[None], torch.tensor([160000]))
+    assert torch.equal(encode(tok, [ten], [16000])[0].codes, whole.codes) and whole.codes.shape[-1] == 62
+    long = encode(tok, [speech_like_signal(25.0, 16000)], [16000])[0]
+    assert long.codes.shape[:2] == (1, 8) and abs(long.codes.shape[-1] - 25 * 6.25) <= 2
+
+
 @pytest.mark.parametrize("name", CARDS)
 def test_published_figures_match_the_model(name):
     card = load_cards()[name]

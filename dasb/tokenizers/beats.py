@@ -246,6 +246,9 @@ class BEATsTokenizer(HFTokenizer):
 
     supports_half = False
     requires = "torch"
+    # The framework tokenises longer audio in overlapping windows of 64 steps (10.24 s at patch 16), so that a 10 s
+    # AudioSet clip (the tokenizers' training data) stays whole and longer inputs stay near that length.
+    MAX_STEPS = 64
 
     def __init__(self, name: str, filename: str = FILES[-1], checkpoint: str | None = None, revision: str | None = None,
                  model: nn.Module | None = None, config: dict[str, Any] | None = None) -> None:
@@ -272,9 +275,10 @@ class BEATsTokenizer(HFTokenizer):
 
     def describe(self, name: str, checkpoint: str | None, revision: str | None) -> TokenizerInfo:
         m = self.model
+        hop = SAMPLE_RATE * m.patch // 100  # samples per step
         return TokenizerInfo(
             name=name, sample_rate=SAMPLE_RATE, num_codebooks=m.bands, codebook_size=m.config["quant_n"],
-            frame_rate=100 / m.patch, kind="semantic", causal=False, decodes=False, max_samples=10 * SAMPLE_RATE,
+            frame_rate=100 / m.patch, kind="semantic", causal=False, decodes=False, max_samples=self.MAX_STEPS * hop,
             checkpoint=checkpoint, revision=revision,
             extras={"token_layout": f"codebook k = mel band k of {m.bands} ({m.patch} bins each, lowest first), one "
                                     f"frame per {m.patch} fbank frames; all bands share one codebook"},
