@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dasb.testing import speech_like_signal
-from dasb.tokenizers.base import AudioTokenizer
+from dasb.tokenizers.base import AudioTokenizer, TokenizerInfo
 from dasb.tokenizers.cards import get_card
 from dasb.tokenizers.hf_base import WeightsUnavailable
 
@@ -27,6 +27,14 @@ def assert_matches_manifest(module: torch.nn.Module, name: str) -> None:
     assert sorted(set(want) - set(got)) == [], "keys of the authors' model missing here"
     assert sorted(set(got) - set(want)) == [], "keys here that the authors' model does not have"
     assert {k: v for k, v in got.items() if want[k] != v} == {}, "shapes differ from the authors' model"
+
+
+def assert_published_figures(info: TokenizerInfo, published: dict) -> None:
+    """The card's ``published`` figures (the authors') equal what the model reports: rates, codebooks, bitrate, kind."""
+    assert info.nominal_bitrate / 1000 == pytest.approx(published["bitrate_kbps"])
+    assert (info.sample_rate, info.frame_rate, info.num_codebooks, info.codebook_sizes[0], info.kind) == (
+        published["sample_rate"], published["frame_rate"], published["codebooks"], published["codebook_size"],
+        published["kind"])
 
 
 def clip(tok: AudioTokenizer, seconds: float = 1.3) -> tuple[torch.Tensor, torch.Tensor]:
