@@ -144,7 +144,8 @@ class Encoder(nn.Module):
         d, k = c["encoder_embed_dim"], c["conv_pos"]
         self.pos_conv = nn.Sequential(WNConv1d(d, d, k, padding=k // 2, groups=c["conv_pos_groups"], norm_dim=2))
         self.trim = 1 - k % 2  # an even kernel gives one frame too many
-        shared = nn.Embedding(c["num_buckets"], c["encoder_attention_heads"]) if c["relative_position_embedding"] else None
+        heads = c["encoder_attention_heads"]
+        shared = nn.Embedding(c["num_buckets"], heads) if c["relative_position_embedding"] else None
         self.buckets = (c["num_buckets"], c["max_distance"])
         self.layers = nn.ModuleList(EncoderLayer(c, shared) for _ in range(c["encoder_layers"]))
         self.layer_norm = nn.LayerNorm(d)
@@ -252,7 +253,6 @@ class BEATsTokenizer(HFTokenizer):
 
     def __init__(self, name: str, filename: str = FILES[-1], checkpoint: str | None = None, revision: str | None = None,
                  model: nn.Module | None = None, config: dict[str, Any] | None = None) -> None:
-        self.filename = filename
         loaded = None
         if model is None and config is None:
             path = release(filename, checkpoint).path()  # verified against the pinned SHA-256 when there is one
