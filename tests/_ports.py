@@ -16,11 +16,15 @@ from dasb.tokenizers.hf_base import WeightsUnavailable
 MANIFESTS = Path(__file__).parent / "manifests"
 
 
-def assert_matches_manifest(module: torch.nn.Module, name: str) -> None:
+def assert_matches_manifest(module: torch.nn.Module, name: str, config: dict | None = None) -> None:
     """The module's state-dict keys and shapes equal ``tests/manifests/<name>.json`` (derived from the authors'
     model definition; its ``how`` field says how). A manifest of several checkpoint entries (``{entry: {key:
-    shape}}``) is compared as ``entry.key``."""
-    want = json.loads((MANIFESTS / f"{name}.json").read_text(encoding="utf-8"))["state_dict"]
+    shape}}``) is compared as ``entry.key``. With ``config``: also the manifest's config and parameter count."""
+    manifest = json.loads((MANIFESTS / f"{name}.json").read_text(encoding="utf-8"))
+    if config is not None:
+        assert manifest["config"] == config
+        assert sum(p.numel() for p in module.parameters()) == manifest["parameters"]
+    want = manifest["state_dict"]
     if all(isinstance(v, dict) for v in want.values()):
         want = {f"{entry}.{k}": shape for entry, part in want.items() for k, shape in part.items()}
     got = {k: list(v.shape) for k, v in module.state_dict().items()}

@@ -25,10 +25,7 @@ CARDS = ["beats-tokenizer-iter3plus-as2m", "beats-tokenizer-iter3plus-as20k", "b
 def test_state_dict_and_size_match_the_authors_manifest():
     with torch.device("meta"):
         model = B.BEATsTokenizerModel(B.PUBLISHED_CONFIG)
-    assert_matches_manifest(model, "beats-tokenizer")
-    manifest = json.loads(MANIFEST.read_text())
-    assert manifest["config"] == B.PUBLISHED_CONFIG
-    assert sum(p.numel() for p in model.parameters()) == manifest["parameters"]
+    assert_matches_manifest(model, "beats-tokenizer", B.PUBLISHED_CONFIG)
 
 
 def test_codes_equal_the_authors_extract_labels():

@@ -45,3 +45,77 @@ class WNConvTranspose1d(nn.ConvTranspose1d):
         w = torch._weight_norm(self.weight_v, self.weight_g, 0)
         return F.conv_transpose1d(x, w, self.bias, self.stride, self.padding, self.output_padding, self.groups,
                                   self.dilation)
+
+
+class ConvNeXtBlock(nn.Module):
+    """Vocos' block: depthwise conv, LayerNorm, pointwise MLP with GELU, per-channel scale ``gamma``."""
+
+    def __init__(self, dim: int, hidden: int, scale: float) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, hidden)
+        self.pwconv2 = nn.Linear(hidden, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pwconv2(F.gelu(self.pwconv1(self.norm(self.dwconv(x).transpose(1, 2)))))
+        return x + (self.gamma * y).transpose(1, 2)
+
+
+class VocosBackbone(nn.Module):
+    def __init__(self, n_mels: int, dim: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.embed = nn.Conv1d(n_mels, dim, 7, padding=3)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.convnext = nn.ModuleList(ConvNeXtBlock(dim, hidden, 1 / layers) for _ in range(layers))
+        self.final_layer_norm = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
+        for block in self.convnext:
+            x = block(x)
+        return self.final_layer_norm(x.transpose(1, 2))
+
+
+class ISTFT(nn.Module):
+    """Inverse STFT with "same" padding (``torch.istft`` only centres), normalised by the window envelope."""
+
+    def __init__(self, n_fft: int, hop: int) -> None:
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("window", torch.hann_window(n_fft))
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        frames = spec.shape[-1]
+        pad = (self.n_fft - self.hop) // 2
+        size = (frames - 1) * self.hop + self.n_fft
+        fold = dict(output_size=(1, size), kernel_size=(1, self.n_fft), stride=(1, self.hop))
+        y = F.fold(torch.fft.irfft(spec, self.n_fft, dim=1) * self.window[None, :, None], **fold)[:, 0, 0]
+        env = F.fold(self.window.square().expand(1, frames, -1).transpose(1, 2), **fold)[0, 0, 0]
+        return y[:, pad:-pad] / env[pad:-pad]
+
+
+class ISTFTHead(nn.Module):
+    def __init__(self, dim: int, n_fft: int, hop: int) -> None:
+        super().__init__()
+        self.out = nn.Linear(dim, n_fft + 2)
+        self.istft = ISTFT(n_fft, hop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mag, phase = self.out(x).transpose(1, 2).float().chunk(2, dim=1)
+        mag = torch.exp(mag).clip(max=1e2)
+        return self.istft(torch.complex(mag * torch.cos(phase), mag * torch.sin(phase)))
+
+
+class Vocos(nn.Module):
+    """The Vocos vocoder (ConvNeXt backbone, iSTFT head with "same" padding), laid out as its checkpoints store it
+    (XY-Tokenizer, TaDiCodec): mel ``[B, n_mels, T]`` -> audio ``[B, T * hop]``."""
+
+    def __init__(self, n_mels: int, dim: int, hidden: int, layers: int, n_fft: int, hop: int) -> None:
+        super().__init__()
+        self.backbone = VocosBackbone(n_mels, dim, hidden, layers)
+        self.head = ISTFTHead(dim, n_fft, hop)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(mel))

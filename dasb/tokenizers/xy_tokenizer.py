@@ -24,7 +24,7 @@ from torch import nn
 
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, find_local, how_to_supply, require
-from dasb.tokenizers.layers import WNConv1d
+from dasb.tokenizers.layers import Vocos, WNConv1d
 from dasb.weights.catalog import Source, hub_or_folder
 
 INPUT_RATE = 16000
@@ -247,73 +247,6 @@ class ResidualVQ(nn.Module):
         return self.output_proj(sum(q.lookup(codes[:, i]) for i, q in enumerate(self.quantizers[: codes.shape[1]])))
 
 
-class ConvNeXtBlock(nn.Module):
-    def __init__(self, dim: int, hidden: int, scale: float) -> None:
-        super().__init__()
-        self.dwconv = nn.Conv1d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.pwconv1 = nn.Linear(dim, hidden)
-        self.pwconv2 = nn.Linear(hidden, dim)
-        self.gamma = nn.Parameter(torch.full((dim,), scale))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.pwconv2(F.gelu(self.pwconv1(self.norm(self.dwconv(x).transpose(1, 2)))))
-        return x + (self.gamma * y).transpose(1, 2)
-
-
-class VocosBackbone(nn.Module):
-    def __init__(self, c: XYConfig) -> None:
-        super().__init__()
-        self.embed = nn.Conv1d(c.n_mels, c.vocos_dim, 7, padding=3)
-        self.norm = nn.LayerNorm(c.vocos_dim, eps=1e-6)
-        self.convnext = nn.ModuleList(ConvNeXtBlock(c.vocos_dim, c.vocos_intermediate, 1 / c.vocos_layers)
-                                      for _ in range(c.vocos_layers))
-        self.final_layer_norm = nn.LayerNorm(c.vocos_dim, eps=1e-6)
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
-        for block in self.convnext:
-            x = block(x)
-        return self.final_layer_norm(x.transpose(1, 2))
-
-
-class ISTFT(nn.Module):
-    """Inverse STFT with "same" padding (``torch.istft`` only centres), normalised by the window envelope."""
-
-    def __init__(self, n_fft: int, hop: int) -> None:
-        super().__init__()
-        self.n_fft, self.hop = n_fft, hop
-        self.register_buffer("window", torch.hann_window(n_fft))
-
-    def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        frames = spec.shape[-1]
-        pad = (self.n_fft - self.hop) // 2
-        size = (frames - 1) * self.hop + self.n_fft
-        fold = dict(output_size=(1, size), kernel_size=(1, self.n_fft), stride=(1, self.hop))
-        y = F.fold(torch.fft.irfft(spec, self.n_fft, dim=1) * self.window[None, :, None], **fold)[:, 0, 0]
-        env = F.fold(self.window.square().expand(1, frames, -1).transpose(1, 2), **fold)[0, 0, 0]
-        return y[:, pad:-pad] / env[pad:-pad]
-
-
-class ISTFTHead(nn.Module):
-    def __init__(self, c: XYConfig) -> None:
-        super().__init__()
-        self.out = nn.Linear(c.vocos_dim, c.n_fft + 2)
-        self.istft = ISTFT(c.n_fft, c.hop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mag, phase = self.out(x).transpose(1, 2).float().chunk(2, dim=1)
-        mag = torch.exp(mag).clip(max=1e2)
-        return self.istft(torch.complex(mag * torch.cos(phase), mag * torch.sin(phase)))
-
-
-class Vocos(nn.Module):
-    def __init__(self, c: XYConfig) -> None:
-        super().__init__()
-        self.backbone = VocosBackbone(c)
-        self.head = ISTFTHead(c)
-
-
 class XYTokenizerModel(nn.Module):
     """The XY-Tokenizer network; ``encode`` and ``decode`` work on batches of equal-length items."""
 
@@ -330,7 +263,7 @@ class XYTokenizerModel(nn.Module):
         self.post_rvq_adapter = Adapter(c, wide, wide, long // c.pool)
         self.upsample = UpConv(c)
         self.acoustic_decoder = AudioDecoder(c)
-        setattr(self, c.vocoder_name, Vocos(c))
+        setattr(self, c.vocoder_name, Vocos(c.n_mels, c.vocos_dim, c.vocos_intermediate, c.vocos_layers, c.n_fft, c.hop))
         from transformers.audio_utils import mel_filter_bank
 
         filters = mel_filter_bank(num_frequency_bins=201, num_mel_filters=c.n_mels, min_frequency=0.0,
@@ -363,8 +296,7 @@ class XYTokenizerModel(nn.Module):
         lengths = torch.full((codes.shape[0],), codes.shape[-1], device=codes.device)
         x = self.post_rvq_adapter(self.quantizer.decode(codes), lengths)
         mel, _ = self.acoustic_decoder(self.upsample.up_conv(x), lengths * self.config.pool)
-        vocos = getattr(self, self.config.vocoder_name)
-        return vocos.head(vocos.backbone(mel))
+        return getattr(self, self.config.vocoder_name)(mel)
 
 
 class XYTokenizer(HFTokenizer):

@@ -20,6 +20,9 @@ mel): both are stubbed below. Nothing else of theirs is changed.
    ``safetensors.torch.save_model``), with the codes their ``TaDiCodecPipline`` steps give
    (``MelSpectrogram`` -> ``(mel - mel_mean) / sqrt(mel_var)`` -> ``TaDiCodec.encode``) for
    ``dasb.testing.speech_like_signal(3.13, 24000)``, and that normalised mel's first 4 frames.
+3. Decoding: their ``reverse_diffusion`` (32 steps, cfg 2.0, rescale 0.75, as their pipeline) from the first 8
+   of those codes and text ids 3..9, noise from ``torch.manual_seed(1)``, and their ``Vocos`` (small, random,
+   saved as ``vocoder/model.safetensors``) on that mel: ``decoded.safetensors`` holds the mel and the audio.
 """
 import json
 import math
@@ -34,9 +37,10 @@ _check = types.ModuleType("transformers.dependency_versions_check")
 _check.dep_version_check = lambda *args, **kwargs: None
 sys.modules["transformers.dependency_versions_check"] = _check
 
+from models.codec.amphion_codec.vocos import Vocos  # noqa: E402
 from models.codec.melvqgan.melspec import MelSpectrogram  # noqa: E402
 from models.tts.tadicodec.modeling_tadicodec import TaDiCodec  # noqa: E402
-from safetensors.torch import save_model  # noqa: E402
+from safetensors.torch import save_file, save_model  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dasb.testing import speech_like_signal  # noqa: E402
@@ -44,6 +48,8 @@ from dasb.tokenizers.tadicodec import PREPROCESS, PUBLISHED_CONFIG  # noqa: E402
 
 SMALL = {**PUBLISHED_CONFIG, "hidden_size": 32, "encoder_num_layers": 2, "decoder_num_layers": 2, "num_heads": 2,
          "text_vocab_size": 50}
+VOCOS = {"input_channels": 128, "dim": 32, "intermediate_dim": 64, "num_layers": 2, "n_fft": 1920, "hop_size": 480,
+         "padding": "same"}
 
 manifest_path, fixture = Path(sys.argv[1]), Path(sys.argv[2])
 with torch.device("meta"):
@@ -63,7 +69,8 @@ torch.manual_seed(0)
 model = TaDiCodec(cfg=types.SimpleNamespace(**SMALL)).eval()
 fixture.mkdir(parents=True, exist_ok=True)
 save_model(model, str(fixture / "model.safetensors"))
-(fixture / "config.json").write_text(json.dumps({"preprocess": PREPROCESS, "model": {"tadicodec": SMALL}}, indent=1))
+(fixture / "config.json").write_text(json.dumps({"preprocess": PREPROCESS, "model": {"tadicodec": SMALL, "vocos": VOCOS}},
+                                                      indent=1))
 p = PREPROCESS
 mel_model = MelSpectrogram(n_fft=p["n_fft"], num_mels=p["num_mels"], sampling_rate=p["sample_rate"],
                            hop_size=p["hop_size"], win_size=p["win_size"], fmin=p["fmin"], fmax=p["fmax"])
@@ -73,5 +80,16 @@ with torch.no_grad():
     _, codes = model.encode(mel, torch.ones(mel.shape[:2]))
 (fixture / "codes.json").write_text(json.dumps({"codes": codes[0].tolist(), "mel_frames": mel.shape[1],
                                                 "mel_head": mel[0, :4].tolist()}))
+vocoder = Vocos(cfg=types.SimpleNamespace(**VOCOS)).eval()
+(fixture / "vocoder").mkdir(exist_ok=True)
+# As accelerate saves a model (the hann window is a view of a larger storage, which save_model refuses).
+save_file({k: v.contiguous().clone() for k, v in vocoder.state_dict().items()}, str(fixture / "vocoder" / "model.safetensors"),
+          metadata={"format": "pt"})
+with torch.no_grad():
+    torch.manual_seed(1)
+    rec = model.reverse_diffusion(indices=codes[:, :8], text_ids=torch.arange(3, 10)[None], n_timesteps=32, cfg=2.0,
+                                  rescale_cfg=0.75)
+    audio = vocoder(rec.transpose(1, 2))
+save_file({"mel": rec.contiguous(), "audio": audio.contiguous()}, str(fixture / "decoded.safetensors"))
 print(len(published.state_dict()), "keys,", sum(p.numel() for p in published.parameters()), "parameters;",
       codes.shape[-1], "reference codes,", len(set(codes[0].tolist())), "distinct")
