@@ -54,16 +54,22 @@ def card_from_weights_dir(name: str, weights: Path, monkeypatch) -> AudioTokeniz
     return get_card(name).build()
 
 
+def record_connections(monkeypatch) -> list[object]:
+    """The addresses any socket connects to from now on (the connections still happen)."""
+    connections: list[object] = []
+    real_connect = socket.socket.connect
+    monkeypatch.setattr(socket.socket, "connect",
+                        lambda sock, address: connections.append(address) or real_connect(sock, address))
+    return connections
+
+
 def assert_missing_weights_fail_fast(name: str, tmp_path: Path, monkeypatch, *expected: str) -> None:
     """Building the card without its weights raises WeightsUnavailable, naming what to provide, without
     opening a connection (offline means no retries against an unreachable hub: the failure is immediate)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("DASB_WEIGHTS", str(tmp_path / "empty"))
-    connections: list[object] = []
-    real_connect = socket.socket.connect
-    monkeypatch.setattr(socket.socket, "connect",
-                        lambda sock, address: connections.append(address) or real_connect(sock, address))
+    connections = record_connections(monkeypatch)
     with pytest.raises(WeightsUnavailable) as err:
         get_card(name).build()
     assert connections == []
