@@ -9,27 +9,28 @@ benchmark on the whole selection, never by whichever tokenizer runs first.
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Iterator
+from typing import Any, Callable
 
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, UtteranceBenchmark
-from dasb.cache import TokenCache
+from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, Result, UtteranceBenchmark
 from dasb.decode_inputs import POLICY, DecodeInputProvider
 from dasb.external import ExternalItems, ExternalSystem
 from dasb.items import ItemMaker, describe, reference_items
 from dasb.planning import subject_card
+from dasb.provenance import token_path_identity
 from dasb.recording import Recorder, with_note
+from dasb.result_cache import Caches, ResultCache, item_identity, scoring_identity
 from dasb.results.listening import save_example
 from dasb.results.record import GROUND_TRUTH
 from dasb.scoring import Scorer, timed
 from dasb.suites import Suite
-from dasb.threads import torch_threads
+from dasb.threads import CoreShare
+from dasb.timings import ITEMS, Breakdown
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenizers.cards import Card
 from dasb.weights import WeightsUnavailable
@@ -50,45 +51,56 @@ class Batches:
         return ([f"{len(failed)} utterance(s) could not be processed, e.g. {failed[0]}"] if failed else []) + self.fallbacks
 
 
-@contextmanager
-def single_threaded(active: bool) -> Iterator[None]:
-    """One torch and BLAS thread in this process while ``active`` (metric workers hold the other cores:
-    OpenMP threads spinning against them made Griffin-Lim decoding 30x slower)."""
-    with ExitStack() as stack:
-        if active:
-            stack.enter_context(torch_threads(1))
-            stack.enter_context(threadpool_limits(1))
-        yield
-
-
 class Execution:
-    """Runs the pending benchmarks of each tokenizer through items, the token cache and the scoring pool."""
+    """Runs the pending benchmarks of each tokenizer through items, the caches and the scoring pool.
+
+    With caches, a score whose inputs were scored before (:mod:`dasb.result_cache`) is read, not
+    computed; a benchmark is set up (judge models loaded) only when something has to be computed.
+    """
 
     def __init__(self, suite: Suite, benchmarks: dict[str, Benchmark], recorder: Recorder, scorer: Scorer,
-                 device: str, cache: TokenCache | None, progress: bool, aggregate: bool = True) -> None:
+                 device: str, caches: Caches | None, progress: bool, aggregate: bool = True) -> None:
         self.suite, self.benchmarks, self.recorder, self.scorer = suite, benchmarks, recorder, scorer
-        self.device, self.cache, self.progress, self.aggregate = device, cache, progress, aggregate
+        self.device, self.caches, self.progress, self.aggregate = device, caches, progress, aggregate
         self.planner = recorder.planner
         # Seconds in tokenizer code (build, encode, decode) and benchmark code (setup, scoring, corpus runs).
         self.timings: Counter[str] = Counter()
+        self.breakdown = Breakdown()  # the same, per tokenizer and benchmark, with cache hits (dasb.timings)
         self._setup_errors: dict[str, str | None] = {}  # benchmark name -> why its setup failed (None: it worked)
+        self._identities: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def setup(self, bench: Benchmark) -> str | None:
         """Set ``bench`` up once per run; the reason it failed, or None."""
         if bench.name not in self._setup_errors:
+            start = time.perf_counter()
             try:
-                with timed(self.timings, "benchmark"):
-                    bench.setup()
+                bench.setup()
                 self._setup_errors[bench.name] = None
             except Exception as err:
                 self._setup_errors[bench.name] = f"setup failed: {describe(err)}"
+            spent = time.perf_counter() - start
+            self.timings["benchmark"] += spent
+            self.breakdown.add("(setup)", bench.name, setup_s=spent)
         return self._setup_errors[bench.name]
+
+    @property
+    def _results(self) -> ResultCache | None:
+        return None if self.caches is None else self.caches.results
+
+    def _identity(self, card: Card, tok: AudioTokenizer | None, bench: Benchmark) -> dict[str, Any]:
+        """:func:`dasb.result_cache.scoring_identity` of ``bench`` for ``card``, computed once per pair."""
+        memo = (card.name, card.config_hash, bench.name)
+        if memo not in self._identities:
+            who = None if tok is None else token_path_identity(card.config_hash, type(tok))
+            self._identities[memo] = scoring_identity(bench, None if tok is None else tok.info, who, self.recorder.env)
+        return self._identities[memo]
 
     def run_tokenizer(self, card: Card) -> None:
         """Everything still pending for ``card``."""
         todo = self.planner.todo(card, self.benchmarks)
         if not todo:
             return
+        start = time.perf_counter()
         try:
             with timed(self.timings, "tokenizer"):
                 tok = card.build(self.device)
@@ -99,6 +111,8 @@ class Execution:
                 self.recorder.fail_all(card, bench, "skipped" if optional else "error",
                                        f"cannot load tokenizer {card.name!r}: {describe(err)}")
             return
+        finally:
+            self.breakdown.add(card.name, ITEMS, build_s=time.perf_counter() - start)
         card = replace(card)  # key on the weights now present (building may have fetched them)
         self.recorder.save_tokenizer_info(card, tok)
         todo = self._runnable(card, tok, todo)
@@ -106,11 +120,11 @@ class Execution:
             self._process(card, tok, todo)
 
     def _runnable(self, card: Card, tok: AudioTokenizer, todo: dict[str, Benchmark]) -> dict[str, Benchmark]:
-        """``todo`` without the benchmarks that skip ``tok`` or failed to set up (recorded as such)."""
+        """``todo`` without the benchmarks that skip ``tok`` or whose setup failed before (recorded as such)."""
         ready = {}
         for name, bench in todo.items():
             skip = bench.skip_reason(tok)
-            failed = None if skip is not None else self.setup(bench)
+            failed = None if skip is not None else self._setup_errors.get(bench.name)
             if skip is not None or failed is not None:
                 self.recorder.fail_all(card, bench, "skipped" if skip else "error", skip or failed)
             else:
@@ -124,9 +138,13 @@ class Execution:
         chosen = {n: {u.id for u in b.select(self.planner.corpus.utterances)} for n, b in whole.items()}
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
         parallel = self.scorer.workers > 1 and any(b.parallel_safe for b in per_utt.values())
-        with single_threaded(parallel):
-            batches = self._items(card, tok, decode, per_utt, pending, whole, chosen)
-            self.scorer.drain()
+        cores = CoreShare() if parallel else None
+        try:
+            batches = self._items(card, tok, decode, per_utt, pending, whole, chosen, cores)
+        finally:
+            if cores is not None:
+                cores.close()
+        self.scorer.drain()
         given = ", ".join(f"{n} ({POLICY[n]})" for n in tok.info.decode_inputs)
         note = f"decoded with {given}, not counted in the bitrate" if given and decode else None
         for n, b in per_utt.items() if self.aggregate else ():
@@ -143,11 +161,12 @@ class Execution:
                     self.recorder.fail_all(card, b, "error", problem, utterance=uid)
             return ExternalItems(tok)
         provider = DecodeInputProvider(corpus, tok.info.decode_inputs, tok.info.sample_rate) if decode else None
-        return ItemMaker(tok, card.config_hash, self.suite.batch_size, self.cache, self.suite.max_batch_seconds, provider)
+        tokens = None if self.caches is None else self.caches.tokens
+        return ItemMaker(tok, card.config_hash, self.suite.batch_size, tokens, self.suite.max_batch_seconds, provider)
 
     def _items(self, card: Card, tok: AudioTokenizer, decode: bool, per_utt: dict[str, UtteranceBenchmark],
                pending: dict[str, set[str]], corpus_benchmarks: dict[str, CorpusBenchmark],
-               chosen: dict[str, set[str]]) -> Batches:
+               chosen: dict[str, set[str]], cores: CoreShare | None) -> Batches:
         """Make the items the benchmarks need batch by batch, submitting each to the per-utterance benchmarks."""
         needed = set().union(*pending.values(), *chosen.values())
         wanted = [u for u in self.planner.corpus.utterances if u.id in needed]
@@ -156,6 +175,8 @@ class Execution:
         maker = self._maker(card, tok, decode, list(per_utt.values()) + list(corpus_benchmarks.values()))
         for start in tqdm(range(0, len(wanted), size), desc=card.name, unit="batch", disable=not self.progress, leave=False):
             self.scorer.deliver_finished()
+            if cores is not None:  # a model in this process uses the cores the metric workers leave free
+                cores.set(self.scorer.busy())
             for utt, item in maker.make(wanted[start : start + size], decode):
                 todo = {n: b for n, b in per_utt.items() if utt.id in pending[n]}
                 if isinstance(item, str):
@@ -167,12 +188,33 @@ class Execution:
                 save_example(self.recorder.store.dir, card.name, item, corpus)  # listening examples for the site
                 for b in todo.values():
                     sources = item.inputs.sources if b.needs_decoded else None
-                    self.scorer.submit(b, item, tok, partial(self.recorder.write, card, b, decode_inputs=sources))
+                    self._score(card, tok, b, item, partial(self.recorder.write, card, b, decode_inputs=sources))
                 if corpus_benchmarks:
                     out.kept.append(item)
         self.timings["tokenizer"] += maker.seconds
+        self.breakdown.add(card.name, ITEMS, encode_s=getattr(maker, "encode_seconds", maker.seconds),
+                           decode_s=getattr(maker, "decode_seconds", 0.0),
+                           token_hits=getattr(maker, "cache_hits", 0), token_misses=getattr(maker, "cache_misses", 0))
         out.fallbacks = getattr(maker, "fallbacks", [])
         return out
+
+    def _score(self, card: Card, tok: AudioTokenizer, bench: UtteranceBenchmark, item: Item,
+               done: Callable[[list[Result]], None]) -> None:
+        """Hand ``done`` the results of ``item``: from the result cache, or scored (and then stored)."""
+        key = None
+        if self._results is not None:
+            key = {**self._identity(card, tok, bench), "items": [item_identity(item, bench)]}
+            hit = self._results.get(key)
+            self.breakdown.add(card.name, bench.name, result_hits=hit is not None, result_misses=hit is None)
+            if hit is not None:
+                self.scorer.submit_done(hit, done)
+                return
+        failed = self.setup(bench)
+        if failed is not None:
+            self.scorer.submit_done([Result(m, None, item.utterance.id, "error", failed) for m in bench.metrics()], done)
+            return
+        keep = done if key is None else partial(_store_then, self._results, key, done)
+        self.scorer.submit(bench, item, tok, keep, label=(card.name, bench.name))
 
     def _aggregate(self, card: Card, bench: UtteranceBenchmark, redo: set[str], note: str | None) -> None:
         # Utterances redone now (e.g. errors under --overwrite errors) make a recorded aggregate stale.
@@ -182,16 +224,40 @@ class Execution:
 
     def _corpus(self, card: Card, tok: AudioTokenizer | None, bench: CorpusBenchmark, items: list[Item],
                 notes: list[str], subject: str | None = None) -> None:
-        """Run a corpus benchmark and record its rows about ``subject`` (None: the tokenizer)."""
-        try:
-            with timed(self.timings, "benchmark"):
-                results = [r for r in bench.run(items, tok) if r.row == subject]
-        except Exception as err:
-            self.recorder.fail_all(card, bench, "error", describe(err))
-            return
+        """Run a corpus benchmark (or read its results from the cache) and record its rows about ``subject``
+        (None: the tokenizer)."""
+        key = None
+        if self._results is not None:
+            key = {**self._identity(card, tok, bench), "subject": subject, "items": [item_identity(it, bench) for it in items]}
+            results = self._results.get(key)
+            self.breakdown.add(card.name, bench.name, result_hits=results is not None, result_misses=results is None)
+        if key is None or results is None:
+            results = self._run_corpus(card, tok, bench, items, subject)
+            if results is None:
+                return
+            if key is not None:
+                self._results.put(key, results)
         if notes:
             results = [r if r.utterance or r.status != "ok" else with_note(r, "; ".join(notes)) for r in results]
         self.recorder.write(card, bench, results, replace=True)  # one computation: its rows replace earlier ones together
+
+    def _run_corpus(self, card: Card, tok: AudioTokenizer | None, bench: CorpusBenchmark, items: list[Item],
+                    subject: str | None) -> list[Result] | None:
+        """``bench.run``'s rows about ``subject``; None when setup or the run failed (recorded as errors)."""
+        failed = self.setup(bench)
+        if failed is not None:
+            self.recorder.fail_all(card, bench, "error", failed)
+            return None
+        start = time.perf_counter()
+        try:
+            return [r for r in bench.run(items, tok) if r.row == subject]
+        except Exception as err:
+            self.recorder.fail_all(card, bench, "error", describe(err))
+            return None
+        finally:
+            spent = time.perf_counter() - start
+            self.timings["benchmark"] += spent
+            self.breakdown.add(card.name, bench.name, scoring_s=spent)
 
     def ground_truth(self) -> None:
         """Measure the original audio once per benchmark that reports it, on the benchmark's whole selection."""
@@ -199,10 +265,12 @@ class Execution:
         for name, bench in self.benchmarks.items():
             if not bench.ground_truth or not self.planner.todo(card, {name: bench}):
                 continue
-            failed = self.setup(bench)
-            if failed is not None:
-                self.recorder.fail_all(card, bench, "error", failed)
-                continue
             items, errors = reference_items(self.planner.selection(bench))
             notes = [f"{len(errors)} utterance(s) could not be read, e.g. {errors[0]}"] if errors else []
             self._corpus(card, None, bench, items, notes, subject=GROUND_TRUTH)
+
+
+def _store_then(cache: ResultCache, key: dict[str, Any], done: Callable[[list[Result]], None], results: list[Result]) -> None:
+    """Store freshly scored ``results`` in the result cache, then hand them on."""
+    cache.put(key, results)
+    done(results)
