@@ -66,34 +66,8 @@ class Execution:
         # Seconds in tokenizer code (build, encode, decode) and benchmark code (setup, scoring, corpus runs).
         self.timings: Counter[str] = Counter()
         self.breakdown = Breakdown()  # the same, per tokenizer and benchmark, with cache hits (dasb.timings)
-        self._setup_errors: dict[str, str | None] = {}  # benchmark name -> why its setup failed (None: it worked)
-        self._identities: dict[tuple[str, str, str], dict[str, Any]] = {}
-
-    def setup(self, bench: Benchmark) -> str | None:
-        """Set ``bench`` up once per run; the reason it failed, or None."""
-        if bench.name not in self._setup_errors:
-            start = time.perf_counter()
-            try:
-                bench.setup()
-                self._setup_errors[bench.name] = None
-            except Exception as err:
-                self._setup_errors[bench.name] = f"setup failed: {describe(err)}"
-            spent = time.perf_counter() - start
-            self.timings["benchmark"] += spent
-            self.breakdown.add("(setup)", bench.name, setup_s=spent)
-        return self._setup_errors[bench.name]
-
-    @property
-    def _results(self) -> ResultCache | None:
-        return None if self.caches is None else self.caches.results
-
-    def _identity(self, card: Card, tok: AudioTokenizer | None, bench: Benchmark) -> dict[str, Any]:
-        """:func:`dasb.result_cache.scoring_identity` of ``bench`` for ``card``, computed once per pair."""
-        memo = (card.name, card.config_hash, bench.name)
-        if memo not in self._identities:
-            who = None if tok is None else token_path_identity(card.config_hash, type(tok))
-            self._identities[memo] = scoring_identity(bench, None if tok is None else tok.info, who, self.recorder.env)
-        return self._identities[memo]
+        reuse = None if caches is None else Reuse(caches.results, recorder.env, self.breakdown)
+        self.calls = BenchmarkCalls(scorer, reuse, self.timings, self.breakdown)
 
     def run_tokenizer(self, card: Card) -> None:
         """Everything still pending for ``card``."""
@@ -124,7 +98,7 @@ class Execution:
         ready = {}
         for name, bench in todo.items():
             skip = bench.skip_reason(tok)
-            failed = None if skip is not None else self._setup_errors.get(bench.name)
+            failed = None if skip is not None else self.calls.setup_errors.get(bench.name)
             if skip is not None or failed is not None:
                 self.recorder.fail_all(card, bench, "skipped" if skip else "error", skip or failed)
             else:
@@ -188,7 +162,7 @@ class Execution:
                 save_example(self.recorder.store.dir, card.name, item, corpus)  # listening examples for the site
                 for b in todo.values():
                     sources = item.inputs.sources if b.needs_decoded else None
-                    self._score(card, tok, b, item, partial(self.recorder.write, card, b, decode_inputs=sources))
+                    self.calls.score(card, tok, b, item, partial(self.recorder.write, card, b, decode_inputs=sources))
                 if corpus_benchmarks:
                     out.kept.append(item)
         self.timings["tokenizer"] += maker.seconds
@@ -197,24 +171,6 @@ class Execution:
                            token_hits=getattr(maker, "cache_hits", 0), token_misses=getattr(maker, "cache_misses", 0))
         out.fallbacks = getattr(maker, "fallbacks", [])
         return out
-
-    def _score(self, card: Card, tok: AudioTokenizer, bench: UtteranceBenchmark, item: Item,
-               done: Callable[[list[Result]], None]) -> None:
-        """Hand ``done`` the results of ``item``: from the result cache, or scored (and then stored)."""
-        key = None
-        if self._results is not None:
-            key = {**self._identity(card, tok, bench), "items": [item_identity(item, bench)]}
-            hit = self._results.get(key)
-            self.breakdown.add(card.name, bench.name, result_hits=hit is not None, result_misses=hit is None)
-            if hit is not None:
-                self.scorer.submit_done(hit, done)
-                return
-        failed = self.setup(bench)
-        if failed is not None:
-            self.scorer.submit_done([Result(m, None, item.utterance.id, "error", failed) for m in bench.metrics()], done)
-            return
-        keep = done if key is None else partial(_store_then, self._results, key, done)
-        self.scorer.submit(bench, item, tok, keep, label=(card.name, bench.name))
 
     def _aggregate(self, card: Card, bench: UtteranceBenchmark, redo: set[str], note: str | None) -> None:
         # Utterances redone now (e.g. errors under --overwrite errors) make a recorded aggregate stale.
@@ -226,38 +182,13 @@ class Execution:
                 notes: list[str], subject: str | None = None) -> None:
         """Run a corpus benchmark (or read its results from the cache) and record its rows about ``subject``
         (None: the tokenizer)."""
-        key = None
-        if self._results is not None:
-            key = {**self._identity(card, tok, bench), "subject": subject, "items": [item_identity(it, bench) for it in items]}
-            results = self._results.get(key)
-            self.breakdown.add(card.name, bench.name, result_hits=results is not None, result_misses=results is None)
-        if key is None or results is None:
-            results = self._run_corpus(card, tok, bench, items, subject)
-            if results is None:
-                return
-            if key is not None:
-                self._results.put(key, results)
+        results = self.calls.run(card, tok, bench, items, subject)
+        if isinstance(results, str):
+            self.recorder.fail_all(card, bench, "error", results)
+            return
         if notes:
             results = [r if r.utterance or r.status != "ok" else with_note(r, "; ".join(notes)) for r in results]
         self.recorder.write(card, bench, results, replace=True)  # one computation: its rows replace earlier ones together
-
-    def _run_corpus(self, card: Card, tok: AudioTokenizer | None, bench: CorpusBenchmark, items: list[Item],
-                    subject: str | None) -> list[Result] | None:
-        """``bench.run``'s rows about ``subject``; None when setup or the run failed (recorded as errors)."""
-        failed = self.setup(bench)
-        if failed is not None:
-            self.recorder.fail_all(card, bench, "error", failed)
-            return None
-        start = time.perf_counter()
-        try:
-            return [r for r in bench.run(items, tok) if r.row == subject]
-        except Exception as err:
-            self.recorder.fail_all(card, bench, "error", describe(err))
-            return None
-        finally:
-            spent = time.perf_counter() - start
-            self.timings["benchmark"] += spent
-            self.breakdown.add(card.name, bench.name, scoring_s=spent)
 
     def ground_truth(self) -> None:
         """Measure the original audio once per benchmark that reports it, on the benchmark's whole selection."""
@@ -268,6 +199,91 @@ class Execution:
             items, errors = reference_items(self.planner.selection(bench))
             notes = [f"{len(errors)} utterance(s) could not be read, e.g. {errors[0]}"] if errors else []
             self._corpus(card, None, bench, items, notes, subject=GROUND_TRUTH)
+
+
+class BenchmarkCalls:
+    """Calls benchmarks: each set up at most once per run and only when something must be computed, scores read
+    from the result cache when it has them, computed (and stored) otherwise, times and hits counted."""
+
+    def __init__(self, scorer: Scorer, reuse: "Reuse | None", timings: Counter[str], breakdown: Breakdown) -> None:
+        self.scorer, self.reuse, self.timings, self.breakdown = scorer, reuse, timings, breakdown
+        self.setup_errors: dict[str, str | None] = {}  # benchmark name -> why its setup failed (None: it worked)
+
+    def setup(self, bench: Benchmark) -> str | None:
+        """Set ``bench`` up once per run; the reason it failed, or None."""
+        if bench.name not in self.setup_errors:
+            start = time.perf_counter()
+            try:
+                bench.setup()
+                self.setup_errors[bench.name] = None
+            except Exception as err:
+                self.setup_errors[bench.name] = f"setup failed: {describe(err)}"
+            spent = time.perf_counter() - start
+            self.timings["benchmark"] += spent
+            self.breakdown.add("(setup)", bench.name, setup_s=spent)
+        return self.setup_errors[bench.name]
+
+    def score(self, card: Card, tok: AudioTokenizer, bench: UtteranceBenchmark, item: Item,
+              done: Callable[[list[Result]], None]) -> None:
+        """Hand ``done`` the results of ``item`` (in submission order): from the cache, or scored and stored."""
+        key = None if self.reuse is None else self.reuse.key(card, tok, bench, [item])
+        hit = None if key is None else self.reuse.get(card, bench, key)
+        if hit is not None:
+            self.scorer.submit_done(hit, done)
+            return
+        failed = self.setup(bench)
+        if failed is not None:
+            self.scorer.submit_done([Result(m, None, item.utterance.id, "error", failed) for m in bench.metrics()], done)
+            return
+        keep = done if key is None else partial(_store_then, self.reuse.cache, key, done)
+        self.scorer.submit(bench, item, tok, keep, label=(card.name, bench.name))
+
+    def run(self, card: Card, tok: AudioTokenizer | None, bench: CorpusBenchmark, items: list[Item],
+            subject: str | None) -> list[Result] | str:
+        """A corpus benchmark's rows about ``subject`` (None: the tokenizer), from the cache or computed and
+        stored; the error message when its setup or run failed."""
+        key = None if self.reuse is None else self.reuse.key(card, tok, bench, items, subject)
+        found = None if key is None else self.reuse.get(card, bench, key)
+        if found is not None:
+            return found
+        failed = self.setup(bench)
+        if failed is not None:
+            return failed
+        start = time.perf_counter()
+        try:
+            results = [r for r in bench.run(items, tok) if r.row == subject]
+        except Exception as err:
+            return describe(err)
+        finally:
+            spent = time.perf_counter() - start
+            self.timings["benchmark"] += spent
+            self.breakdown.add(card.name, bench.name, scoring_s=spent)
+        if key is not None:
+            self.reuse.cache.put(key, results)
+        return results
+
+
+class Reuse:
+    """The result cache as execution uses it: scoring identities computed once per (tokenizer, benchmark),
+    hits and misses counted in the time breakdown."""
+
+    def __init__(self, cache: ResultCache, env: dict[str, Any], breakdown: Breakdown) -> None:
+        self.cache, self.env, self.breakdown = cache, env, breakdown
+        self._identities: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def key(self, card: Card, tok: AudioTokenizer | None, bench: Benchmark, items: list[Item],
+            subject: str | None = None) -> dict[str, Any]:
+        """The cache key of ``bench`` scoring ``items`` of ``card`` (rows about ``subject``)."""
+        memo = (card.name, card.config_hash, bench.name)
+        if memo not in self._identities:
+            who = None if tok is None else token_path_identity(card.config_hash, type(tok))
+            self._identities[memo] = scoring_identity(bench, None if tok is None else tok.info, who, self.env)
+        return {**self._identities[memo], "subject": subject, "items": [item_identity(it, bench) for it in items]}
+
+    def get(self, card: Card, bench: Benchmark, key: dict[str, Any]) -> list[Result] | None:
+        found = self.cache.get(key)
+        self.breakdown.add(card.name, bench.name, result_hits=found is not None, result_misses=found is None)
+        return found
 
 
 def _store_then(cache: ResultCache, key: dict[str, Any], done: Callable[[list[Result]], None], results: list[Result]) -> None:

@@ -38,7 +38,7 @@ from dasb.tokenizers.base import TokenizerInfo, Tokens
 
 # Parts of the dasb package that orchestrate, store or present numbers without computing them:
 # editing them keeps cached scores valid. Every other source file is part of the scoring identity.
-_NOT_SCORING = ("leaderboard", "results", "cli.py", "doctor.py", "bench.py", "executors.py", "runner.py",
+_NOT_SCORING = ("__init__.py", "leaderboard", "results", "cli.py", "doctor.py", "bench.py", "executors.py", "runner.py",
                 "planning.py", "recording.py", "execution.py", "result_cache.py", "cache.py", "timings.py")
 
 

@@ -11,6 +11,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dasb.results.store import write_atomic
+
 TIMINGS_FILE = "timings.json"
 ITEMS = "(items)"  # the row of a tokenizer's own work: building it, encoding, decoding
 # Columns, in the printed order: seconds, then counts.
@@ -47,7 +49,7 @@ class Breakdown:
 
     def save(self, run_dir: str | Path) -> Path:
         path = Path(run_dir) / TIMINGS_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")  # a killed run leaves the previous file whole
         return path
 
     def table(self) -> str:
