@@ -22,6 +22,7 @@ import inspect
 import json
 import os
 import platform
+import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -67,18 +68,19 @@ class ResultCache:
 
     def __init__(self, root: str | Path, max_bytes: int | None = None) -> None:
         self.store = EntryStore(root, max_bytes)
-        self.hits = 0
-        self.misses = 0
 
     def get(self, identity: dict[str, Any]) -> list[Result] | None:
         """The results stored for ``identity``, or None (absent, damaged or foreign)."""
-        text = _canonical(identity)
-        payload = self.store.read(hash_config(identity), text)
+        key = hash_config(identity)
+        payload = self.store.read(key, _canonical(identity))
         if payload is None:
-            self.misses += 1
             return None
-        self.hits += 1
-        return [Result(**r) for r in json.loads(payload)]
+        try:
+            return [Result(**r) for r in json.loads(payload)]
+        except (ValueError, TypeError) as err:  # checksummed but not results of this version: recompute
+            warnings.warn(f"cache entry {self.store.path(key)} is corrupt ({err}); recomputing it")
+            self.store.path(key).unlink(missing_ok=True)
+            return None
 
     def put(self, identity: dict[str, Any], results: list[Result]) -> bool:
         """Store ``results`` unless one is an error; whether they were stored."""
