@@ -48,15 +48,16 @@ class CoreShare:
         count = max(1, self.cores - busy_workers)
         if count == self._current:
             return
-        torch.set_num_threads(count)
+        # BLAS/OpenMP limits first: threadpoolctl records the settings it finds, torch's included, to restore them.
         if self._blas is not None:
             self._blas.restore_original_limits()
         self._blas = threadpool_limits(count)
+        torch.set_num_threads(count)
         self._current = count
 
     def close(self) -> None:
+        if self._blas is not None:
+            self._blas.restore_original_limits()
         if self._current is not None:
             torch.set_num_threads(self._torch_before)
-            if self._blas is not None:
-                self._blas.restore_original_limits()
         self._current, self._blas = None, None
