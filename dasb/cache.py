@@ -1,19 +1,19 @@
-"""Content-addressed cache of tokens and decoded audio.
+"""Content-addressed caches under dasb's cache root: tokens with decoded audio, and scores.
 
-An entry is keyed by the tokenizer's identity (its card's configuration and content hash,
-and the source of the adapter and of the framework code that changes tokens or decoded
-audio: resampling, chunking, batching; see :func:`dasb.provenance.code_identity`), and
-the hash of the input waveform and rate; no version is bumped by hand.
-A rerun, or a new benchmark on the same tokenizer, reads tokens from here
-instead of encoding again.
+:class:`EntryStore` is the file layer both use. Each entry file is
+``MAGIC | sha256(body) | body``, ``body = len(identity) | identity | payload``, written
+to a temporary file, fsync'ed and renamed into place, so a killed writer leaves either
+nothing or a complete entry. ``identity`` (JSON: what the entry was computed from) is
+compared on read: a file copied, synced or placed under another entry's name is not
+read. A checksum mismatch, a foreign entry or an unreadable one is reported, deleted
+and recomputed, never used. Reading an entry marks it used (its mtime); when a store
+grows past its size limit, the least recently used entries are evicted.
 
-Each entry file is ``MAGIC | sha256(payload) | payload`` (payload: an ``.npz``)
-written to a temporary file, fsync'ed and renamed into place, so a killed
-writer leaves either nothing or a complete entry. The payload also holds the
-entry's :class:`EntryId` (what it was computed from), checked on read: a file
-copied, synced or placed under another entry's name is not read. A checksum
-mismatch, a foreign entry or an unreadable one is reported, deleted and
-recomputed, never used.
+:class:`TokenCache` (``<root>/tokens``) keys tokens and decoded audio by the tokenizer's
+identity (its card's configuration and content hash, and the source of the adapter and
+of the framework code between audio and tokens, see :func:`dasb.provenance.code_identity`)
+and the hash of the input waveform and rate; no version is bumped by hand. Scores live
+in :mod:`dasb.result_cache` (``<root>/results``).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import torch
 from dasb.hashing import hash_config
 from dasb.tokenizers.base import Tokens
 
-MAGIC = b"DASBCACHE2\n"  # the entry file format
+MAGIC = b"DASBCACHE3\n"  # the entry file format
 SUFFIX = ".entry"
 
 
@@ -65,59 +65,85 @@ class EntryId:
         return json.dumps(vars(self), sort_keys=True)
 
 
-class TokenCache:
-    """Entries under one folder, two-level fan-out by key prefix."""
+class EntryStore:
+    """Checked entry files under one folder (two-level fan-out by key prefix), least recently used
+    evicted past ``max_bytes`` (None: unbounded)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, max_bytes: int | None = None) -> None:
         self.root = Path(root)
+        self.max_bytes = max_bytes
+        self._bytes: int | None = None  # running total since the last scan (other processes may add)
 
-    def _path(self, key: str) -> Path:
+    def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}{SUFFIX}"
 
-    def get(self, entry: EntryId, need_decoded: bool) -> CachedItem | None:
-        """The entry, or None when absent, corrupt or foreign (then deleted), or lacking decoded audio."""
-        path = self._path(entry.key)
+    def read(self, key: str, identity: str) -> bytes | None:
+        """The payload stored under ``key`` for ``identity``; None when absent, damaged or foreign (then deleted)."""
+        path = self.path(key)
         try:
             blob = path.read_bytes()
         except FileNotFoundError:
             return None
         try:
-            stored, item = _unpack(blob)
-        except Exception as err:  # any damage means recompute; say so and remove the entry
+            stored, payload = _unpack(blob)
+        except ValueError as err:  # any damage means recompute; say so and remove the entry
             warnings.warn(f"cache entry {path} is corrupt ({err}); recomputing it")
             path.unlink(missing_ok=True)
             return None
-        if stored != entry.to_json():
+        if stored != identity:
             warnings.warn(f"cache entry {path} was written for another input ({stored}, expected "
-                          f"{entry.to_json()}): it was copied or renamed; recomputing it")
+                          f"{identity}): it was copied or renamed; recomputing it")
             path.unlink(missing_ok=True)
             return None
-        if need_decoded and item.decoded is None:
-            return None
-        return item
+        try:
+            os.utime(path)  # used now: the last to be evicted
+        except OSError:
+            pass
+        return payload
 
-    def put(self, entry: EntryId, item: CachedItem) -> None:
-        """Write an entry atomically (temporary file, fsync, rename)."""
-        key = entry.key
-        path = self._path(key)
+    def write(self, key: str, identity: str, payload: bytes) -> None:
+        """Write an entry atomically (temporary file, fsync, rename), then keep the store under its limit."""
+        path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{key}.{os.getpid()}.tmp"
+        blob = _pack(identity, payload)
         with open(tmp, "wb") as fh:
-            fh.write(_pack(entry, item))
+            fh.write(blob)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        if self.max_bytes is not None:
+            self._bytes = (self._bytes if self._bytes is not None else self._total()) + len(blob)
+            if self._bytes > self.max_bytes:
+                self.evict()
+
+    def _entries(self) -> list[Path]:
+        return list(self.root.rglob(f"*{SUFFIX}")) if self.root.exists() else []
+
+    def _total(self) -> int:
+        return sum(_size(p) for p in self._entries())
+
+    def evict(self) -> int:
+        """Delete least recently used entries until the store holds at most 90% of ``max_bytes``
+        (the margin spares a scan at every write); the number deleted."""
+        if self.max_bytes is None:
+            return 0
+        entries = sorted(((_mtime(p), _size(p), p) for p in self._entries()), key=lambda e: e[0])
+        total, removed = sum(size for _, size, _ in entries), 0
+        for _, size, p in entries:
+            if total <= 0.9 * self.max_bytes:
+                break
+            p.unlink(missing_ok=True)
+            total, removed = total - size, removed + 1
+        self._bytes = total
+        return removed
 
     def info(self) -> dict:
-        """Number of entries, their total size, and leftover temporary files."""
-        entries = list(self.root.rglob(f"*{SUFFIX}")) if self.root.exists() else []
+        """Number of entries, their total size, the limit, and leftover temporary files."""
+        entries = self._entries()
         temps = list(self.root.rglob(".*.tmp")) if self.root.exists() else []
-        return {
-            "path": str(self.root),
-            "entries": len(entries),
-            "bytes": sum(p.stat().st_size for p in entries),
-            "temporary_files": len(temps),
-        }
+        return {"path": str(self.root), "entries": len(entries), "bytes": sum(_size(p) for p in entries),
+                "max_bytes": self.max_bytes, "temporary_files": len(temps)}
 
     def prune(self, older_than_days: float | None = None) -> int:
         """Delete entries not used for ``older_than_days`` (all when None) and temporary files."""
@@ -125,11 +151,59 @@ class TokenCache:
             return 0
         cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
         removed = 0
-        for p in list(self.root.rglob(f"*{SUFFIX}")) + list(self.root.rglob(".*.tmp")):
-            if cutoff is None or p.stat().st_atime < cutoff or p.suffix == ".tmp":
+        for p in self._entries() + list(self.root.rglob(".*.tmp")):
+            if cutoff is None or p.suffix == ".tmp" or _mtime(p) < cutoff:
                 p.unlink(missing_ok=True)
                 removed += 1
+        self._bytes = None
         return removed
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # removed meanwhile by another process
+        return 0
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+class TokenCache:
+    """Tokens and decoded audio of (tokenizer, input audio) pairs, in an :class:`EntryStore`."""
+
+    def __init__(self, root: str | Path, max_bytes: int | None = None) -> None:
+        self.store = EntryStore(root, max_bytes)
+        self.root = self.store.root
+
+    def get(self, entry: EntryId, need_decoded: bool) -> CachedItem | None:
+        """The entry, or None when absent, corrupt or foreign (then deleted), or lacking decoded audio."""
+        payload = self.store.read(entry.key, entry.to_json())
+        if payload is None:
+            return None
+        try:
+            item = _item_from_npz(payload)
+        except Exception as err:  # a checksummed payload that does not load: written by another format
+            warnings.warn(f"cache entry {self.store.path(entry.key)} is corrupt ({err}); recomputing it")
+            self.store.path(entry.key).unlink(missing_ok=True)
+            return None
+        if need_decoded and item.decoded is None:
+            return None
+        return item
+
+    def put(self, entry: EntryId, item: CachedItem) -> None:
+        """Store ``item`` for ``entry`` atomically."""
+        self.store.write(entry.key, entry.to_json(), _item_to_npz(item))
+
+    def info(self) -> dict:
+        return self.store.info()
+
+    def prune(self, older_than_days: float | None = None) -> int:
+        return self.store.prune(older_than_days)
 
 
 def cacheable(tokens: Tokens) -> bool:
@@ -137,10 +211,9 @@ def cacheable(tokens: Tokens) -> bool:
     return all(torch.is_tensor(v) for v in tokens.side.values())
 
 
-def _pack(entry: EntryId, item: CachedItem) -> bytes:
+def _item_to_npz(item: CachedItem) -> bytes:
     t = item.tokens
     arrays = {
-        "entry": np.array(entry.to_json()),
         "codes": t.codes.cpu().numpy(),
         "lengths": t.lengths.cpu().numpy(),
         "seconds": np.array([item.encode_seconds, item.decode_seconds]),
@@ -153,22 +226,31 @@ def _pack(entry: EntryId, item: CachedItem) -> bytes:
         arrays[f"side:{name}"] = value.cpu().numpy()
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    payload = buf.getvalue()
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    return buf.getvalue()
 
 
-def _unpack(blob: bytes) -> tuple[str, CachedItem]:
-    """The stored :class:`EntryId` (JSON) and the item."""
-    if not blob.startswith(MAGIC):
-        raise ValueError("bad header")
-    digest, payload = blob[len(MAGIC) : len(MAGIC) + 32], blob[len(MAGIC) + 32 :]
-    if hashlib.sha256(payload).digest() != digest:
-        raise ValueError("checksum mismatch")
+def _item_from_npz(payload: bytes) -> CachedItem:
     with np.load(io.BytesIO(payload), allow_pickle=False) as data:
         side = {k.split(":", 1)[1]: torch.from_numpy(data[k]) for k in data.files if k.startswith("side:")}
         mask = torch.from_numpy(data["mask"]) if "mask" in data.files else None
         tokens = Tokens(torch.from_numpy(data["codes"]), torch.from_numpy(data["lengths"]), mask, side)
         decoded = data["decoded"] if "decoded" in data.files else None
         enc, dec = (float(x) for x in data["seconds"])
-        stored = str(data["entry"])
-    return stored, CachedItem(tokens, decoded, enc, dec)
+    return CachedItem(tokens, decoded, enc, dec)
+
+
+def _pack(identity: str, payload: bytes) -> bytes:
+    ident = identity.encode()
+    body = len(ident).to_bytes(4, "little") + ident + payload
+    return MAGIC + hashlib.sha256(body).digest() + body
+
+
+def _unpack(blob: bytes) -> tuple[str, bytes]:
+    """The stored identity (JSON) and the payload; ValueError when the file is not a whole entry."""
+    if not blob.startswith(MAGIC):
+        raise ValueError("bad header")
+    digest, body = blob[len(MAGIC) : len(MAGIC) + 32], blob[len(MAGIC) + 32 :]
+    if hashlib.sha256(body).digest() != digest:
+        raise ValueError("checksum mismatch")
+    size = int.from_bytes(body[:4], "little")
+    return body[4 : 4 + size].decode(), body[4 + size :]

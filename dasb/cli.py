@@ -121,6 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from dasb.settings import cache_dir as default_cache_dir
     from dasb.runner import Runner
     from dasb.suites import load_suite
+    from dasb.timings import TIMINGS_FILE
 
     suite = load_suite(args.suite)
     if args.tokenizers:
@@ -147,6 +148,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         runner = Runner(suite, out, device=args.device, overwrite=args.overwrite, cache_dir=cache_dir,
                         workers=args.workers, repair=args.repair)
         summary = runner.run()
+        print(f"time breakdown (also in {out / TIMINGS_FILE}):\n{runner.breakdown.table()}\n")
     merged = merge_runs([out])
     print(markdown(overview(build(merged.records, merged.meta), merged.specs)))
     print(f"(headline metric per benchmark; every metric: dasb leaderboard {out} [--format md|csv|html])")
@@ -192,12 +194,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from dasb.cache import TokenCache
+    from dasb.result_cache import Caches
     from dasb.settings import cache_dir as default_cache_dir
 
-    cache = TokenCache(args.cache_dir or default_cache_dir())
+    root = Path(args.cache_dir or default_cache_dir())
+    cache = Caches.at(root)
     if args.action == "prune":
-        print(f"removed {cache.prune(args.older_than_days)} file(s) from {cache.root}")
+        print(f"removed {cache.prune(args.older_than_days)} file(s) from {root}")
     else:
         print(json.dumps(cache.info(), indent=2))
     return 0
@@ -343,8 +346,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=_positive_int)
     s.add_argument("--half", action="store_true",
                    help="float16 inference for neural adapters (meant for --device cuda); results are keyed apart")
-    s.add_argument("--cache-dir", help="token cache folder (default: $DASB_CACHE_DIR or ~/.cache/dasb)")
-    s.add_argument("--no-cache", action="store_true", help="encode and decode without the token cache")
+    s.add_argument("--cache-dir", help="cache root: tokens, decoded audio, scores (default: $DASB_CACHE_DIR or ~/.cache/dasb)")
+    s.add_argument("--no-cache", action="store_true", help="compute everything: no token, decoded-audio or score cache")
     s.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
                    help="processes for CPU-bound metrics (default: number of cores)")
     s.add_argument("--repair", action="store_true",
@@ -384,7 +387,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--long-tokenizer", default="mulaw8-8k")
     s.set_defaults(func=_cmd_bench)
 
-    s = sub.add_parser("cache", help="inspect or prune the token cache")
+    s = sub.add_parser("cache", help="inspect or prune the caches (tokens with decoded audio, scores)")
     s.add_argument("action", choices=["info", "prune"])
     s.add_argument("--cache-dir", help="cache folder (default: $DASB_CACHE_DIR or ~/.cache/dasb)")
     s.add_argument("--older-than-days", type=float, help="prune: only entries unused for this many days")

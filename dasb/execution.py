@@ -9,27 +9,28 @@ benchmark on the whole selection, never by whichever tokenizer runs first.
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Iterator
+from typing import Any, Callable
 
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, UtteranceBenchmark
-from dasb.cache import TokenCache
+from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, Result, UtteranceBenchmark
 from dasb.decode_inputs import POLICY, DecodeInputProvider
 from dasb.external import ExternalItems, ExternalSystem
 from dasb.items import ItemMaker, describe, reference_items
 from dasb.planning import subject_card
+from dasb.provenance import token_path_identity
 from dasb.recording import Recorder, with_note
+from dasb.result_cache import Caches, ResultCache, item_identity, scoring_identity
 from dasb.results.listening import save_example
 from dasb.results.record import GROUND_TRUTH
 from dasb.scoring import Scorer, timed
 from dasb.suites import Suite
-from dasb.threads import torch_threads
+from dasb.threads import CoreShare
+from dasb.timings import ITEMS, Breakdown
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenizers.cards import Card
 from dasb.weights import WeightsUnavailable
@@ -50,45 +51,30 @@ class Batches:
         return ([f"{len(failed)} utterance(s) could not be processed, e.g. {failed[0]}"] if failed else []) + self.fallbacks
 
 
-@contextmanager
-def single_threaded(active: bool) -> Iterator[None]:
-    """One torch and BLAS thread in this process while ``active`` (metric workers hold the other cores:
-    OpenMP threads spinning against them made Griffin-Lim decoding 30x slower)."""
-    with ExitStack() as stack:
-        if active:
-            stack.enter_context(torch_threads(1))
-            stack.enter_context(threadpool_limits(1))
-        yield
-
-
 class Execution:
-    """Runs the pending benchmarks of each tokenizer through items, the token cache and the scoring pool."""
+    """Runs the pending benchmarks of each tokenizer through items, the caches and the scoring pool.
+
+    With caches, a score whose inputs were scored before (:mod:`dasb.result_cache`) is read, not
+    computed; a benchmark is set up (judge models loaded) only when something has to be computed.
+    """
 
     def __init__(self, suite: Suite, benchmarks: dict[str, Benchmark], recorder: Recorder, scorer: Scorer,
-                 device: str, cache: TokenCache | None, progress: bool, aggregate: bool = True) -> None:
+                 device: str, caches: Caches | None, progress: bool, aggregate: bool = True) -> None:
         self.suite, self.benchmarks, self.recorder, self.scorer = suite, benchmarks, recorder, scorer
-        self.device, self.cache, self.progress, self.aggregate = device, cache, progress, aggregate
+        self.device, self.caches, self.progress, self.aggregate = device, caches, progress, aggregate
         self.planner = recorder.planner
         # Seconds in tokenizer code (build, encode, decode) and benchmark code (setup, scoring, corpus runs).
         self.timings: Counter[str] = Counter()
-        self._setup_errors: dict[str, str | None] = {}  # benchmark name -> why its setup failed (None: it worked)
-
-    def setup(self, bench: Benchmark) -> str | None:
-        """Set ``bench`` up once per run; the reason it failed, or None."""
-        if bench.name not in self._setup_errors:
-            try:
-                with timed(self.timings, "benchmark"):
-                    bench.setup()
-                self._setup_errors[bench.name] = None
-            except Exception as err:
-                self._setup_errors[bench.name] = f"setup failed: {describe(err)}"
-        return self._setup_errors[bench.name]
+        self.breakdown = Breakdown()  # the same, per tokenizer and benchmark, with cache hits (dasb.timings)
+        reuse = None if caches is None else Reuse(caches.results, recorder.env, self.breakdown)
+        self.calls = BenchmarkCalls(scorer, reuse, self.timings, self.breakdown)
 
     def run_tokenizer(self, card: Card) -> None:
         """Everything still pending for ``card``."""
         todo = self.planner.todo(card, self.benchmarks)
         if not todo:
             return
+        start = time.perf_counter()
         try:
             with timed(self.timings, "tokenizer"):
                 tok = card.build(self.device)
@@ -99,6 +85,8 @@ class Execution:
                 self.recorder.fail_all(card, bench, "skipped" if optional else "error",
                                        f"cannot load tokenizer {card.name!r}: {describe(err)}")
             return
+        finally:
+            self.breakdown.add(card.name, ITEMS, build_s=time.perf_counter() - start)
         card = replace(card)  # key on the weights now present (building may have fetched them)
         self.recorder.save_tokenizer_info(card, tok)
         todo = self._runnable(card, tok, todo)
@@ -106,11 +94,11 @@ class Execution:
             self._process(card, tok, todo)
 
     def _runnable(self, card: Card, tok: AudioTokenizer, todo: dict[str, Benchmark]) -> dict[str, Benchmark]:
-        """``todo`` without the benchmarks that skip ``tok`` or failed to set up (recorded as such)."""
+        """``todo`` without the benchmarks that skip ``tok`` or whose setup failed before (recorded as such)."""
         ready = {}
         for name, bench in todo.items():
             skip = bench.skip_reason(tok)
-            failed = None if skip is not None else self.setup(bench)
+            failed = None if skip is not None else self.calls.setup_errors.get(bench.name)
             if skip is not None or failed is not None:
                 self.recorder.fail_all(card, bench, "skipped" if skip else "error", skip or failed)
             else:
@@ -124,9 +112,13 @@ class Execution:
         chosen = {n: {u.id for u in b.select(self.planner.corpus.utterances)} for n, b in whole.items()}
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
         parallel = self.scorer.workers > 1 and any(b.parallel_safe for b in per_utt.values())
-        with single_threaded(parallel):
-            batches = self._items(card, tok, decode, per_utt, pending, whole, chosen)
-            self.scorer.drain()
+        cores = CoreShare() if parallel else None
+        try:
+            batches = self._items(card, tok, decode, per_utt, pending, whole, chosen, cores)
+        finally:
+            if cores is not None:
+                cores.close()
+        self.scorer.drain()
         given = ", ".join(f"{n} ({POLICY[n]})" for n in tok.info.decode_inputs)
         note = f"decoded with {given}, not counted in the bitrate" if given and decode else None
         for n, b in per_utt.items() if self.aggregate else ():
@@ -143,11 +135,12 @@ class Execution:
                     self.recorder.fail_all(card, b, "error", problem, utterance=uid)
             return ExternalItems(tok)
         provider = DecodeInputProvider(corpus, tok.info.decode_inputs, tok.info.sample_rate) if decode else None
-        return ItemMaker(tok, card.config_hash, self.suite.batch_size, self.cache, self.suite.max_batch_seconds, provider)
+        tokens = None if self.caches is None else self.caches.tokens
+        return ItemMaker(tok, card.config_hash, self.suite.batch_size, tokens, self.suite.max_batch_seconds, provider)
 
     def _items(self, card: Card, tok: AudioTokenizer, decode: bool, per_utt: dict[str, UtteranceBenchmark],
                pending: dict[str, set[str]], corpus_benchmarks: dict[str, CorpusBenchmark],
-               chosen: dict[str, set[str]]) -> Batches:
+               chosen: dict[str, set[str]], cores: CoreShare | None) -> Batches:
         """Make the items the benchmarks need batch by batch, submitting each to the per-utterance benchmarks."""
         needed = set().union(*pending.values(), *chosen.values())
         wanted = [u for u in self.planner.corpus.utterances if u.id in needed]
@@ -156,6 +149,8 @@ class Execution:
         maker = self._maker(card, tok, decode, list(per_utt.values()) + list(corpus_benchmarks.values()))
         for start in tqdm(range(0, len(wanted), size), desc=card.name, unit="batch", disable=not self.progress, leave=False):
             self.scorer.deliver_finished()
+            if cores is not None:  # a model in this process uses the cores the metric workers leave free
+                cores.set(self.scorer.busy())
             for utt, item in maker.make(wanted[start : start + size], decode):
                 todo = {n: b for n, b in per_utt.items() if utt.id in pending[n]}
                 if isinstance(item, str):
@@ -167,10 +162,13 @@ class Execution:
                 save_example(self.recorder.store.dir, card.name, item, corpus)  # listening examples for the site
                 for b in todo.values():
                     sources = item.inputs.sources if b.needs_decoded else None
-                    self.scorer.submit(b, item, tok, partial(self.recorder.write, card, b, decode_inputs=sources))
+                    self.calls.score(card, tok, b, item, partial(self.recorder.write, card, b, decode_inputs=sources))
                 if corpus_benchmarks:
                     out.kept.append(item)
         self.timings["tokenizer"] += maker.seconds
+        self.breakdown.add(card.name, ITEMS, encode_s=getattr(maker, "encode_seconds", maker.seconds),
+                           decode_s=getattr(maker, "decode_seconds", 0.0),
+                           token_hits=getattr(maker, "cache_hits", 0), token_misses=getattr(maker, "cache_misses", 0))
         out.fallbacks = getattr(maker, "fallbacks", [])
         return out
 
@@ -182,12 +180,11 @@ class Execution:
 
     def _corpus(self, card: Card, tok: AudioTokenizer | None, bench: CorpusBenchmark, items: list[Item],
                 notes: list[str], subject: str | None = None) -> None:
-        """Run a corpus benchmark and record its rows about ``subject`` (None: the tokenizer)."""
-        try:
-            with timed(self.timings, "benchmark"):
-                results = [r for r in bench.run(items, tok) if r.row == subject]
-        except Exception as err:
-            self.recorder.fail_all(card, bench, "error", describe(err))
+        """Run a corpus benchmark (or read its results from the cache) and record its rows about ``subject``
+        (None: the tokenizer)."""
+        results = self.calls.run(card, tok, bench, items, subject)
+        if isinstance(results, str):
+            self.recorder.fail_all(card, bench, "error", results)
             return
         if notes:
             results = [r if r.utterance or r.status != "ok" else with_note(r, "; ".join(notes)) for r in results]
@@ -199,10 +196,97 @@ class Execution:
         for name, bench in self.benchmarks.items():
             if not bench.ground_truth or not self.planner.todo(card, {name: bench}):
                 continue
-            failed = self.setup(bench)
-            if failed is not None:
-                self.recorder.fail_all(card, bench, "error", failed)
-                continue
             items, errors = reference_items(self.planner.selection(bench))
             notes = [f"{len(errors)} utterance(s) could not be read, e.g. {errors[0]}"] if errors else []
             self._corpus(card, None, bench, items, notes, subject=GROUND_TRUTH)
+
+
+class BenchmarkCalls:
+    """Calls benchmarks: each set up at most once per run and only when something must be computed, scores read
+    from the result cache when it has them, computed (and stored) otherwise, times and hits counted."""
+
+    def __init__(self, scorer: Scorer, reuse: "Reuse | None", timings: Counter[str], breakdown: Breakdown) -> None:
+        self.scorer, self.reuse, self.timings, self.breakdown = scorer, reuse, timings, breakdown
+        self.setup_errors: dict[str, str | None] = {}  # benchmark name -> why its setup failed (None: it worked)
+
+    def setup(self, bench: Benchmark) -> str | None:
+        """Set ``bench`` up once per run; the reason it failed, or None."""
+        if bench.name not in self.setup_errors:
+            start = time.perf_counter()
+            try:
+                bench.setup()
+                self.setup_errors[bench.name] = None
+            except Exception as err:
+                self.setup_errors[bench.name] = f"setup failed: {describe(err)}"
+            spent = time.perf_counter() - start
+            self.timings["benchmark"] += spent
+            self.breakdown.add("(setup)", bench.name, setup_s=spent)
+        return self.setup_errors[bench.name]
+
+    def score(self, card: Card, tok: AudioTokenizer, bench: UtteranceBenchmark, item: Item,
+              done: Callable[[list[Result]], None]) -> None:
+        """Hand ``done`` the results of ``item`` (in submission order): from the cache, or scored and stored."""
+        key = None if self.reuse is None else self.reuse.key(card, tok, bench, [item])
+        hit = None if key is None else self.reuse.get(card, bench, key)
+        if hit is not None:
+            self.scorer.submit_done(hit, done)
+            return
+        failed = self.setup(bench)
+        if failed is not None:
+            self.scorer.submit_done([Result(m, None, item.utterance.id, "error", failed) for m in bench.metrics()], done)
+            return
+        keep = done if key is None else partial(_store_then, self.reuse.cache, key, done)
+        self.scorer.submit(bench, item, tok, keep, label=(card.name, bench.name))
+
+    def run(self, card: Card, tok: AudioTokenizer | None, bench: CorpusBenchmark, items: list[Item],
+            subject: str | None) -> list[Result] | str:
+        """A corpus benchmark's rows about ``subject`` (None: the tokenizer), from the cache or computed and
+        stored; the error message when its setup or run failed."""
+        key = None if self.reuse is None else self.reuse.key(card, tok, bench, items, subject)
+        found = None if key is None else self.reuse.get(card, bench, key)
+        if found is not None:
+            return found
+        failed = self.setup(bench)
+        if failed is not None:
+            return failed
+        start = time.perf_counter()
+        try:
+            results = [r for r in bench.run(items, tok) if r.row == subject]
+        except Exception as err:
+            return describe(err)
+        finally:
+            spent = time.perf_counter() - start
+            self.timings["benchmark"] += spent
+            self.breakdown.add(card.name, bench.name, scoring_s=spent)
+        if key is not None:
+            self.reuse.cache.put(key, results)
+        return results
+
+
+class Reuse:
+    """The result cache as execution uses it: scoring identities computed once per (tokenizer, benchmark),
+    hits and misses counted in the time breakdown."""
+
+    def __init__(self, cache: ResultCache, env: dict[str, Any], breakdown: Breakdown) -> None:
+        self.cache, self.env, self.breakdown = cache, env, breakdown
+        self._identities: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def key(self, card: Card, tok: AudioTokenizer | None, bench: Benchmark, items: list[Item],
+            subject: str | None = None) -> dict[str, Any]:
+        """The cache key of ``bench`` scoring ``items`` of ``card`` (rows about ``subject``)."""
+        memo = (card.name, card.config_hash, bench.name)
+        if memo not in self._identities:
+            who = None if tok is None else token_path_identity(card.config_hash, type(tok))
+            self._identities[memo] = scoring_identity(bench, None if tok is None else tok.info, who, self.env)
+        return {**self._identities[memo], "subject": subject, "items": [item_identity(it, bench) for it in items]}
+
+    def get(self, card: Card, bench: Benchmark, key: dict[str, Any]) -> list[Result] | None:
+        found = self.cache.get(key)
+        self.breakdown.add(card.name, bench.name, result_hits=found is not None, result_misses=found is None)
+        return found
+
+
+def _store_then(cache: ResultCache, key: dict[str, Any], done: Callable[[list[Result]], None], results: list[Result]) -> None:
+    """Store freshly scored ``results`` in the result cache, then hand them on."""
+    cache.put(key, results)
+    done(results)

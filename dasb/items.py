@@ -15,8 +15,7 @@ from dasb.benchmarks.base import Item
 from dasb.cache import CachedItem, EntryId, TokenCache, cacheable
 from dasb.data.corpus import Utterance
 from dasb.decode_inputs import DecodeInputError, DecodeInputProvider, DecodeInputs
-from dasb.hashing import hash_config
-from dasb.provenance import code_identity
+from dasb.provenance import token_path_identity
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
@@ -41,14 +40,21 @@ class ItemMaker:
         self.tok = tok
         self.inputs = inputs  # supplies info.decode_inputs; required when the tokenizer declares any
         # The card's identity and the code that turns audio into tokens (no hand-bumped cache version).
-        self.tokenizer_hash = hash_config({"card": tokenizer_hash, "code": code_identity(type(tok))})
+        self.tokenizer_hash = token_path_identity(tokenizer_hash, type(tok))
         self.batch_size = batch_size
         self.max_batch_samples = None if max_batch_seconds is None else int(max_batch_seconds * tok.info.sample_rate)
         self.cache = cache
         self.cache_hits = 0
+        self.cache_misses = 0
         # Batches that failed as a whole and were redone one by one: a batch dependence worth seeing.
         self.fallbacks: list[str] = []
-        self.seconds = 0.0  # time in runtime.encode/decode (the adapter plus resampling)
+        # Time in runtime.encode and runtime.decode (the adapter plus resampling).
+        self.encode_seconds = 0.0
+        self.decode_seconds = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.encode_seconds + self.decode_seconds
 
     def make(self, group: list[Utterance], decode: bool) -> list[tuple[Utterance, Item | str]]:
         """Items for ``group`` in order; a failure becomes a message naming the utterance and file."""
@@ -91,6 +97,7 @@ class ItemMaker:
                                        hit.encode_seconds, hit.decode_seconds, inputs)
                     continue
             misses.append((utt, wav, sr, inputs))
+        self.cache_misses += len(misses) if self.cache is not None else 0
         if not misses:
             return out
         for item in self._compute(misses, decode):
@@ -116,7 +123,8 @@ class ItemMaker:
                 for i, wav in zip(idx, outs):
                     decoded[i] = wav[0]
         t2 = time.perf_counter()
-        self.seconds += t2 - t0
+        self.encode_seconds += t1 - t0
+        self.decode_seconds += t2 - t1
         n = len(group)
         return [Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n, inputs)
                 for i, (u, w, sr, inputs) in enumerate(group)]

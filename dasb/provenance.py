@@ -55,6 +55,13 @@ def judge_identity(backend: str, options: dict[str, Any]) -> dict[str, Any]:
 _TOKEN_PATH_MODULES = ("dasb.audio", "dasb.tokenizers.runtime", "dasb.decode_inputs")
 
 
+def token_path_identity(config_hash: str, adapter: type) -> str:
+    """A tokenizer as it makes tokens and decoded audio: its card's identity and :func:`code_identity`."""
+    from dasb.hashing import hash_config
+
+    return hash_config({"card": config_hash, "code": code_identity(adapter)})
+
+
 def code_identity(adapter: type) -> str:
     """sha256 of the source of the adapter's module and of the framework code between audio and tokens
     (resampling, channels, batching, chunking): a change there gives new token-cache keys by itself."""

@@ -14,23 +14,25 @@ value, each becomes an error record with its message.
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
 from dasb.benchmarks.base import Benchmark, UtteranceBenchmark
-from dasb.cache import TokenCache
 from dasb.data.corpus import Corpus, load_corpus
 from dasb.env import environment
 from dasb.execution import Execution
 from dasb.planning import OVERWRITE_POLICIES, Planner
 from dasb.recording import Recorder, RunSummary
 from dasb.registry import BENCHMARKS
+from dasb.result_cache import Caches
 from dasb.results.record import Record
 from dasb.results.store import RunStore
 from dasb.scoring import Scorer
 from dasb.suites import Suite
+from dasb.timings import Breakdown
 from dasb.tokenizers.cards import Card, get_card
 
 __all__ = ["OVERWRITE_POLICIES", "RunSummary", "Runner"]
@@ -53,7 +55,8 @@ class Runner:
             raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {overwrite!r}")
         self.suite, self.device, self.overwrite = suite, device, overwrite
         self.progress = sys.stderr.isatty() if progress is None else progress
-        self.cache = None if cache_dir is None else TokenCache(cache_dir)
+        # Tokens with decoded audio, and scores, reused by any run in any directory (dasb.result_cache).
+        self.caches = None if cache_dir is None else Caches.at(cache_dir)
         self.scorer = Scorer(workers)  # the pool of metric workers (reusable after close)
         self.only_utterances = only_utterances
         self.aggregate, self.with_ground_truth = aggregate, ground_truth
@@ -77,6 +80,7 @@ class Runner:
         self.recorder: Recorder | None = None
         self.summary = RunSummary()
         self.timings: Counter[str] = Counter()  # seconds in tokenizer and benchmark code (dasb bench)
+        self.breakdown = Breakdown()  # per tokenizer and benchmark, saved as timings.json in the run directory
 
     def _recorder(self) -> Recorder:
         """The planner and recorder of this invocation (the corpus is loaded on first use)."""
@@ -100,8 +104,12 @@ class Runner:
 
     def run(self) -> RunSummary:
         """Run every tokenizer of the suite; returns what was written and the suite's current errors."""
+        start = time.perf_counter()
         with self.store.locked():
-            return self._run()
+            summary = self._run()
+            self.breakdown.wall_s = time.perf_counter() - start
+            self.breakdown.save(self.store.dir)
+        return summary
 
     def _run(self) -> RunSummary:
         recorder = self._recorder()
@@ -115,7 +123,7 @@ class Runner:
             "env": self.env,
         })
         scorer = self.scorer
-        execution = Execution(self.suite, self.benchmarks, recorder, scorer, self.device, self.cache,
+        execution = Execution(self.suite, self.benchmarks, recorder, scorer, self.device, self.caches,
                               self.progress, self.aggregate)
         try:
             if self.with_ground_truth:
@@ -125,7 +133,9 @@ class Runner:
         finally:
             scorer.close()
             execution.timings["benchmark"] += scorer.seconds
-            self.timings = execution.timings
+            for (tokenizer, bench), seconds in scorer.spent.items():
+                execution.breakdown.add(tokenizer, bench, scoring_s=seconds)
+            self.timings, self.breakdown = execution.timings, execution.breakdown
         # Errors of other suites or settings in the same directory do not fail this run.
         cards = list(self.cards.values())
         self.summary.errors = [r for r in self.store.records()

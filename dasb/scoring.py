@@ -20,7 +20,7 @@ from collections import Counter, deque
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Hashable, Iterator
 
 from dasb.benchmarks.base import Item, Result, UtteranceBenchmark
 from dasb.items import describe
@@ -46,6 +46,13 @@ def score_item(bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer | Toke
         Result(m, None, uid, "error", f"{where}: {describe(v)}") if isinstance(v, Exception) else Result(m, v, uid)
         for m, v in values.items()
     ]
+
+
+def timed_score(bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer | TokenizerView) -> tuple[list[Result], float]:
+    """:func:`score_item` and the seconds it took (measured where it ran, a worker or this process)."""
+    start = time.perf_counter()
+    results = score_item(bench, item, tok)
+    return results, time.perf_counter() - start
 
 
 def checked(result: Result, source: str) -> Result:
@@ -117,9 +124,10 @@ class Scorer:
         self.flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: deque[tuple[Future | list[Result], Callable[[list[Result]], None]]] = deque()
+        self._pending: deque[tuple[Future | list[Result], Callable[[list[Result]], None], Hashable]] = deque()
         self._picklable: dict[int, bool] = {}
         self.seconds = 0.0  # in-process scoring time (worker time runs in parallel and is not counted)
+        self.spent: Counter[Hashable] = Counter()  # scoring seconds by submission label, workers' included
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -140,33 +148,49 @@ class Scorer:
                 self._picklable[id(bench)] = False
         return self._picklable[id(bench)]
 
-    def submit(self, bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer, done: Callable[[list[Result]], None]) -> None:
-        """Score ``item`` now or in a worker; ``done`` receives its results in order."""
+    def submit(self, bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer, done: Callable[[list[Result]], None],
+               label: Hashable = None) -> None:
+        """Score ``item`` now or in a worker; ``done`` receives its results in order; the scoring time
+        is added to ``spent[label]``."""
         if self._can_ship(bench):
             # Workers need the audio, not the tokens; leaving them out keeps the transfer small.
             light = dataclasses.replace(item, tokens=None)
-            self._pending.append((self._get_pool().submit(score_item, bench, light, TokenizerView(tok.info)), done))
+            self._pending.append((self._get_pool().submit(timed_score, bench, light, TokenizerView(tok.info)), done, label))
         else:
-            start = time.perf_counter()
-            self._pending.append((score_item(bench, item, tok), done))
-            self.seconds += time.perf_counter() - start
+            results, seconds = timed_score(bench, item, tok)
+            self._pending.append(((results, seconds), done, label))
+            self.seconds += seconds
         if len(self._pending) > self.max_pending:
             self.drain(keep=self.max_pending // 2)
+
+    def submit_done(self, results: list[Result], done: Callable[[list[Result]], None]) -> None:
+        """Queue results obtained without scoring (a result-cache hit), in submission order with the rest."""
+        self._pending.append(((results, 0.0), done, None))
+
+    def busy(self) -> int:
+        """Workers with work to do now (submissions running or queued in the pool)."""
+        running = sum(isinstance(w, Future) and not w.done() for w, _, _ in self._pending)
+        return min(self.workers, running) if self._pool is not None else 0
+
+    def _deliver(self) -> None:
+        work, done, label = self._pending.popleft()
+        results, seconds = work.result() if isinstance(work, Future) else work
+        if label is not None:
+            self.spent[label] += seconds
+        done(results)
 
     def deliver_finished(self) -> None:
         """Deliver the finished results at the head of the queue, at most every ``flush_seconds``."""
         if time.monotonic() - self._last_flush < self.flush_seconds:
             return
         while self._pending and (not isinstance(self._pending[0][0], Future) or self._pending[0][0].done()):
-            work, done = self._pending.popleft()
-            done(work.result() if isinstance(work, Future) else work)
+            self._deliver()
         self._last_flush = time.monotonic()
 
     def drain(self, keep: int = 0) -> None:
         """Deliver results until at most ``keep`` submissions are outstanding."""
         while len(self._pending) > keep:
-            work, done = self._pending.popleft()
-            done(work.result() if isinstance(work, Future) else work)
+            self._deliver()
 
     def close(self) -> None:
         self.drain()

@@ -3,6 +3,8 @@
 ==================  =====================================================================
 ``DASB_CACHE_DIR``  dasb's cache root (token cache, ABX audio, judge models, SpeechBrain
                     files); default ``$XDG_CACHE_HOME/dasb``, else ``~/.cache/dasb``
+``DASB_CACHE_MAX_GB`` size limit of each cache store (tokens with decoded audio; scores), default 20;
+                    the least recently used entries are evicted past it
 ``DASB_CARDS``      extra tokenizer card folders, ``os.pathsep``-separated
 ``DASB_WEIGHTS``    a folder of model weights laid out as ``<hub id>/``
 ``DASB_WHISPER_DIR`` Whisper checkpoints (default: whisper's own ``~/.cache/whisper``)
@@ -17,6 +19,8 @@ import os
 from pathlib import Path
 
 CACHE_DIR_ENV = "DASB_CACHE_DIR"
+CACHE_MAX_GB_ENV = "DASB_CACHE_MAX_GB"
+DEFAULT_CACHE_MAX_GB = 20.0
 CARDS_ENV = "DASB_CARDS"
 WEIGHTS_ENV = "DASB_WEIGHTS"
 WHISPER_DIR_ENV = "DASB_WHISPER_DIR"
@@ -31,6 +35,18 @@ def cache_dir(*parts: str) -> Path:
     if not root:
         root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dasb")
     return Path(root).expanduser().joinpath(*parts)
+
+
+def cache_max_bytes() -> int:
+    """``$DASB_CACHE_MAX_GB`` (default 20) in bytes: the size past which a cache store evicts."""
+    raw = os.environ.get(CACHE_MAX_GB_ENV) or str(DEFAULT_CACHE_MAX_GB)
+    try:
+        gb = float(raw)
+    except ValueError:
+        raise ValueError(f"{CACHE_MAX_GB_ENV}={raw!r} is not a number of gigabytes") from None
+    if gb <= 0:
+        raise ValueError(f"{CACHE_MAX_GB_ENV}={raw!r} must be positive")
+    return int(gb * 1e9)
 
 
 def extra_card_dirs() -> list[Path]:

@@ -130,7 +130,7 @@ def test_a_writer_killed_mid_write_leaves_no_entry_read_as_valid(tmp_path):
         assert item is not None and int(item.tokens.codes[0, 0, -1]) == i
     assert cache.info()["entries"] == len(entries)
     cache.prune()
-    assert cache.info() == {"path": str(tmp_path), "entries": 0, "bytes": 0, "temporary_files": 0}
+    assert cache.info() == {"path": str(tmp_path), "entries": 0, "bytes": 0, "max_bytes": None, "temporary_files": 0}
 
 
 def test_worker_pool_gives_the_same_records_in_the_same_order(tmp_path):

@@ -94,3 +94,18 @@ def test_metric_workers_do_not_change_the_process_thread_setting(tmp_path) -> No
     suite = Suite("t", "mini", ["pcm8"], {"reconstruction": {"max_utterances": 2, "metrics": ["si_sdr"]}})
     assert Runner(suite, tmp_path, progress=False, workers=2).run().exit_code == 0
     assert torch.get_num_threads() == before
+
+
+def test_the_model_gets_the_cores_idle_metric_workers_leave_and_the_setting_comes_back() -> None:
+    from dasb.threads import CoreShare
+
+    before = torch.get_num_threads()
+    share = CoreShare(cores=4)
+    share.set(busy_workers=3)
+    assert torch.get_num_threads() == 1
+    share.set(busy_workers=0)
+    assert torch.get_num_threads() == 4
+    share.set(busy_workers=9)
+    assert torch.get_num_threads() == 1
+    share.close()
+    assert torch.get_num_threads() == before

@@ -43,6 +43,7 @@ class Item:
     encode_seconds: float = 0.0
     decode_seconds: float = 0.0
     inputs: DecodeInputs = field(default_factory=DecodeInputs)
+    hashes: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # see dasb.result_cache
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Benchmark(ABC):
     # True when score() uses nothing of the tokenizer but ``tokenizer.info`` and needs
     # no models of its own: the runner may then score items in worker processes.
     parallel_safe: ClassVar[bool] = False
+    # True when the numbers measure the machine (wall time, memory): cached scores are then keyed by it too.
+    measures_machine: ClassVar[bool] = False
 
     def __init__(self, **settings: Any) -> None:
         check_settings(f"benchmark {self.name!r}", type(self), settings)

@@ -102,6 +102,7 @@ class Efficiency(CorpusBenchmark):
 
     name = "efficiency"
     needs_model = True
+    measures_machine = True
 
     def __init__(self, warmup: int = 1, repetitions: int = 3, **settings: Any) -> None:
         super().__init__(warmup=warmup, repetitions=repetitions, **settings)
