@@ -144,6 +144,7 @@ UNPINNED = {
     "bigcodec",  # none found; the file is pinned by its sha256 instead
     "xy-tokenizer", "xy-tokenizer-ttsd-v0.7",  # xy_tokenizer.yaml: none found
     "dualcodec-12hz", "dualcodec-25hz", "lm-spt",  # dualcodec.yaml, lmspt.yaml: none found
+    "tadicodec",  # tadicodec.yaml: none found; the run records the commit it resolved to
 }
 
 

@@ -145,6 +145,10 @@ def _report(message: str) -> None:
         warnings.warn(f"tokenizer card file left out: {message}", CardFileWarning, stacklevel=3)
 
 
+# libyaml's loader when PyYAML was built with it: card files are read on every run and in every worker.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _entry_lines(root: yaml.Node | None) -> list[int]:
     """1-based line of each card in a composed card file (the file itself when it holds one card)."""
     if isinstance(root, yaml.MappingNode):
@@ -158,8 +162,8 @@ def _cards_in_file(path: Path) -> list[Card]:
     """The cards of one file; :class:`CardFileError` naming the file and line when it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_YAML_LOADER)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise CardFileError(path, mark.line + 1 if mark else None, f"invalid YAML: {err.problem or err.context}") from err
