@@ -1,16 +1,21 @@
-"""One item's metrics share their work: STOI/ESTOI one analysis (equal to pystoi), each rate resampled once."""
+"""No work done twice: STOI/ESTOI share one analysis (equal to pystoi), each rate is resampled once per item,
+and the judges see each original utterance once per run."""
 import numpy as np
 import pytest
 from pystoi import stoi as pystoi_stoi
 
 import dasb.audio
-from dasb.audio import load_audio, resample, shared_work
+import dasb.benchmarks.asr
+import dasb.benchmarks.speaker
+from dasb.audio import content_hash, load_audio, resample, shared_work
 from dasb.benchmarks.reconstruction import DEFAULT_METRICS, score_decoded
 from dasb.data.corpus import load_corpus, read_manifest
 from dasb.metrics import MetricError
 from dasb.metrics.signal import ESTOI, STOI
 from dasb.metrics.stoi import estoi, stoi
 from dasb.registry import METRICS
+from dasb.runner import Runner
+from dasb.suites import Suite
 
 
 def _noisy(x: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
@@ -93,3 +98,39 @@ def test_outside_a_shared_block_nothing_is_kept(monkeypatch):
     stoi(x, x, 22050)
     stoi(x, x, 22050)
     assert len(octave) == 4
+
+
+class _CountingJudge:
+    """A stand-in ASR backend and speaker encoder that records the content of every waveform it is given."""
+
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    def config(self) -> dict:
+        return {}
+
+    def normalize(self, text: str) -> str:
+        return text.lower()
+
+    def transcribe(self, waves: list[np.ndarray]) -> list[str]:
+        self.seen += [content_hash(w, 16000) for w in waves]
+        return ["some words"] * len(waves)
+
+    def embed(self, waves: list[np.ndarray]) -> np.ndarray:
+        self.seen += [content_hash(w, 16000) for w in waves]
+        return np.tile(np.eye(4)[:1], (len(waves), 1))
+
+
+def test_judges_see_each_original_once_per_run_whatever_the_number_of_tokenizers(tmp_path, monkeypatch):
+    seen = {"asr": [], "speaker": []}
+    monkeypatch.setattr(dasb.benchmarks.asr, "make_asr", lambda *a, **k: _CountingJudge(seen["asr"]))
+    monkeypatch.setattr(dasb.benchmarks.speaker, "make_speaker_encoder", lambda *a, **k: _CountingJudge(seen["speaker"]))
+    tokenizers = ["pcm8", "pcm6", "mulaw8-8k"]
+    suite = Suite("judges", "mini", tokenizers, {"asr": {"max_utterances": 3}, "speaker": {"max_utterances": 4}})
+    Runner(suite, tmp_path / "run", progress=False, workers=1).run()
+    # The mini corpus is at 16 kHz, the judges' rate: an original reaches them as its file's samples.
+    originals = {content_hash(load_audio(u.audio)[0][0], 16000) for u in load_corpus("mini").utterances}
+    for bench, n in (("asr", 3), ("speaker", 4)):
+        judged = [h for h in seen[bench] if h in originals]
+        assert len(judged) == len(set(judged)) == n, bench  # each original once, for 3 tokenizers
+        assert len(seen[bench]) == n * (1 + len(tokenizers)), bench  # plus each tokenizer's decoded audio
