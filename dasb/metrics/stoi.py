@@ -115,16 +115,18 @@ def stoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     return float(np.sum(x * y) / (x.shape[0] * x.shape[1]))
 
 
-def _normalised(x: np.ndarray, dither: np.random.Generator) -> np.ndarray:
+def _normalised(x: np.ndarray) -> np.ndarray:
     """Each segment's rows (bands), then columns (frames), made zero-mean and unit-norm.
 
-    The tiny dither (machine epsilon, as pystoi adds) keeps a constant row defined; a fixed seed keeps
-    the value reproducible.
+    pystoi adds a machine-epsilon random dither first, so that a constant row is
+    a random unit vector; here a constant row stays 0 (it carries no envelope to
+    correlate), which keeps the value reproducible. Elsewhere the dither changes
+    nothing above 1e-12.
     """
     for axis in (2, 1):
-        x = x + EPS * dither.standard_normal(x.shape)
         x = x - x.mean(axis=axis, keepdims=True)
-        x = x / np.sqrt(np.sum(np.square(x), axis=axis, keepdims=True))
+        norm = np.sqrt(np.sum(np.square(x), axis=axis, keepdims=True))
+        x = np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
     return x
 
 
@@ -132,6 +134,5 @@ def estoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     """ESTOI: mean over segments of the inner product of the row- and column-normalised envelopes,
     divided by the segment length."""
     x, y = envelope_segments(ref, est, sr)
-    dither = np.random.default_rng(0)
-    x, y = _normalised(x, dither), _normalised(y, dither)
+    x, y = _normalised(x), _normalised(y)
     return float(np.sum(x * y / SEGMENT) / x.shape[0])
