@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -134,12 +135,19 @@ def resample_octave(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         return np.asarray(x, dtype=np.float64)
     g = math.gcd(orig_sr, target_sr)
     up, down = target_sr // g, orig_sr // g
+    return resample_poly(np.asarray(x, dtype=np.float64), up, down, window=_octave_filter(up, down))
+
+
+@lru_cache(maxsize=8)
+def _octave_filter(up: int, down: int) -> np.ndarray:
     cutoff = 1.0 / (2 * max(up, down))  # in cycles per sample at the upsampled rate
     rejection_db = 60.0
     half = math.ceil((rejection_db - 8) / (28.714 * cutoff / 10))  # Kaiser's length formula
     t = np.arange(-half, half + 1)
     h = np.kaiser(2 * half + 1, 0.1102 * (rejection_db - 8.7)) * np.sinc(2 * cutoff * t)
-    return resample_poly(np.asarray(x, dtype=np.float64), up, down, window=h / h.sum())
+    h = h / h.sum()
+    h.setflags(write=False)  # shared by every call
+    return h
 
 
 _SHARED: ContextVar[dict | None] = ContextVar("dasb_shared_work", default=None)

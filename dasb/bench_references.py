@@ -34,7 +34,7 @@ from dasb.benchmarks.reconstruction import Reconstruction
 from dasb.data.corpus import load_corpus
 from dasb.items import ItemMaker
 from dasb.scoring import Scorer, TokenizerView
-from dasb.tokenizers.base import TokenizerInfo
+from dasb.tokenizers.base import AudioTokenizer, TokenizerInfo
 from dasb.tokenizers.cards import get_card
 
 RATE = 16000  # PESQ-WB's rate: pairs are brought to it once, before either side is timed
@@ -100,9 +100,9 @@ def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
     return float(10 * np.log10((target @ target) / ((est - target) @ (est - target))))
 
 
-def reference_scores(pairs: list[Pair]) -> tuple[list[dict[str, float | str]], float]:
-    """Each pair's metrics from the reference libraries, serially with one BLAS thread; and the seconds
-    spent in the calls."""
+def reference_scores(pairs: list[Pair]) -> tuple[list[dict[str, float | str]], float, float]:
+    """Each pair's metrics from the reference libraries, serially with one BLAS thread; and the wall and
+    CPU seconds spent in the calls."""
     from pesq import pesq
     from pystoi import stoi
 
@@ -110,7 +110,7 @@ def reference_scores(pairs: list[Pair]) -> tuple[list[dict[str, float | str]], f
              "estoi": lambda r, e: stoi(r, e, RATE, extended=True), "si_sdr": si_sdr}
     arrays = [p.aligned() for p in pairs]
     out: list[dict[str, float | str]] = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     # One BLAS thread, as in dasb's workers: both sides do their work on one core per process, and spinning
     # BLAS threads on a busy machine would slow the reference side for no reason of its own.
     with warnings.catch_warnings(), threadpool_limits(1):
@@ -123,13 +123,22 @@ def reference_scores(pairs: list[Pair]) -> tuple[list[dict[str, float | str]], f
                 except Exception as err:  # a failing call is reported, as a user would see it
                     row[metric] = f"{type(err).__name__}: {err}"
             out.append(row)
-    return out, time.perf_counter() - start
+    return out, time.perf_counter() - start, time.process_time() - cpu_start
+
+
+class TimedReconstruction(Reconstruction):
+    """The reconstruction benchmark, also returning the CPU seconds each item took in its worker (``cpu_s``)."""
+
+    def score(self, item: Item, tokenizer: AudioTokenizer) -> dict[str, float | Exception]:
+        start = time.process_time()
+        values = super().score(item, tokenizer)
+        return {**values, "cpu_s": time.process_time() - start}
 
 
 def dasb_scores(pairs: list[Pair], workers: int) -> tuple[list[dict[str, float | str]], float, float]:
-    """Each pair's metrics from dasb's scoring path with ``workers`` processes; the seconds of the
-    scoring and of starting the workers (one warm-up item per worker, not counted in the first)."""
-    bench = Reconstruction(metrics=list(METRICS))
+    """Each pair's metrics (and ``cpu_s``) from dasb's scoring path with ``workers`` processes; the seconds
+    of the scoring and of starting the workers (one warm-up item per worker, not counted in the first)."""
+    bench = TimedReconstruction(metrics=list(METRICS))
     scorer = Scorer(workers)
     out: list[dict[str, float | str]] = [{} for _ in pairs]
 
@@ -182,8 +191,9 @@ def main(data: str | None = None, workers: int = 2, utterances: int = 40, pairs:
     """Make the pairs, score them both ways, print the report; returns its numbers."""
     data = data or default_data()
     chosen = make_pairs(data, utterances, pairs)
-    theirs, reference_s = reference_scores(chosen)
+    theirs, reference_s, reference_cpu_s = reference_scores(chosen)
     ours, dasb_s, startup_s = dasb_scores(chosen, workers)
+    dasb_cpu_s = sum(float(row.get("cpu_s", 0.0)) for row in ours)
     results: dict = {
         "data": data, "pairs": len(chosen), "utterances": len({p.utterance for p in chosen}),
         "settings": ",".join(dict.fromkeys(p.setting for p in chosen)), "metrics": ",".join(METRICS),
@@ -191,6 +201,10 @@ def main(data: str | None = None, workers: int = 2, utterances: int = 40, pairs:
         "reference_serial_s": reference_s, "dasb_s": dasb_s, "dasb_worker_startup_s": startup_s,
         "ratio_dasb_to_reference": dasb_s / reference_s,
         "ratio_with_worker_startup": (dasb_s + startup_s) / reference_s,
+        # CPU seconds (the reference loop's process, the items' time in dasb's workers): the work each side does,
+        # which a busy machine does not distort as it does wall times.
+        "reference_serial_cpu_s": reference_cpu_s, "dasb_workers_cpu_s": dasb_cpu_s,
+        "cpu_ratio_dasb_to_reference": dasb_cpu_s / reference_cpu_s,
     }
     for metric, worst in differences(chosen, ours, theirs).items():
         results.update({f"{metric}_max_abs_diff_{k}" if isinstance(v, float) else f"{metric}_{k}": v

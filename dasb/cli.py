@@ -6,7 +6,7 @@
              [--workers N] [--cache-dir DIR | --no-cache] [--executor local|ray [--address ADDR]] [--repair]
     dasb score --ref DATA --decoded DIR --name NAME [--tokens DIR --frame-rate F --codebook-size N]
                [--kbps K | --coded DIR] [--compare RUN_DIR...]
-    dasb bench | dasb cache info|prune
+    dasb bench [--references [--data D] [--workers N]] | dasb cache info|prune
     dasb leaderboard RUN_DIR... [--format md|csv|html] [--out FILE|DIR]
     dasb compare RUN_DIR... A B [--benchmark X] [--metric Y]
     dasb doctor

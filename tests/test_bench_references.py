@@ -11,6 +11,8 @@ def test_bench_references_prints_times_ratio_and_differences(capsys):
     assert fields["pairs"] == "4" and fields["settings"] == "pcm8,pcm6,mulaw8-8k,codec2-3200"
     for key in ("reference_serial_s", "dasb_s", "dasb_worker_startup_s", "ratio_dasb_to_reference", "load_average_1min"):
         assert float(fields[key]) >= 0, key
+    for key in ("reference_serial_cpu_s", "dasb_workers_cpu_s", "cpu_ratio_dasb_to_reference"):
+        assert float(fields[key]) > 0, key  # every item reports the CPU time it took
     for metric in METRICS:
         # Both sides score the same aligned arrays: equal values, with or without a delay removed.
         assert float(fields[f"{metric}_max_abs_diff_no_delay"]) <= 1e-6, metric
