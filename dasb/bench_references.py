@@ -13,8 +13,9 @@ reference codecs) are scored twice in one process:
 Delay: dasb estimates and removes each pair's delay before scoring. The
 reference libraries get the pairs already aligned with that same delay
 (estimated beforehand, outside the timing), so both score identical arrays and
-their values should agree to 1e-6 on every pair; pairs whose delay was not 0
-are listed. dasb's time includes its delay estimation; the reference time does not.
+their values should agree to 1e-6 on every pair (ESTOI: except where pystoi's
+own random dither moves its value from call to call, which is shown); pairs
+whose delay was not 0 are listed. dasb's time includes its delay estimation; the reference time does not.
 """
 from __future__ import annotations
 
@@ -178,6 +179,22 @@ def differences(pairs: list[Pair], ours: list[dict], theirs: list[dict]) -> dict
     return out
 
 
+def pystoi_estoi_spread(pairs: list[Pair], ours: list[dict], theirs: list[dict]) -> tuple[int, float]:
+    """Pairs whose ESTOI differs by over 1e-6, and the largest change of pystoi's ESTOI between two calls on them.
+
+    pystoi dithers with random noise, so where a decoded band is constant over a segment its ESTOI is not
+    reproducible; this shows how large that is next to the difference (untimed).
+    """
+    from pystoi import stoi
+
+    differing = [i for i, (a, b) in enumerate(zip(ours, theirs)) if isinstance(a.get("estoi"), float)
+                 and isinstance(b.get("estoi"), float) and abs(a["estoi"] - b["estoi"]) > 1e-6]
+    spread = 0.0
+    for i in differing:
+        spread = max(spread, abs(stoi(*pairs[i].aligned(), RATE, extended=True) - theirs[i]["estoi"]))
+    return len(differing), spread
+
+
 def compensated(pairs: list[Pair]) -> dict[str, list[str]]:
     """Per setting, the pairs whose delay was removed: ``utterance delay_ms``."""
     out: dict[str, list[str]] = {}
@@ -209,11 +226,13 @@ def main(data: str | None = None, workers: int = 2, utterances: int = 40, pairs:
     for metric, worst in differences(chosen, ours, theirs).items():
         results.update({f"{metric}_max_abs_diff_{k}" if isinstance(v, float) else f"{metric}_{k}": v
                         for k, v in worst.items()})
+    results["estoi_pairs_differing_over_1e-6"], results["estoi_pystoi_call_to_call_max_on_those"] = (
+        pystoi_estoi_spread(chosen, ours, theirs))
     delayed = compensated(chosen)
     results["pairs_with_delay_compensated"] = sum(len(v) for v in delayed.values())
     width = max(len(k) for k in results)
     for key, value in results.items():
-        shown = f"{value:.3g}" if isinstance(value, float) and "diff" in key else (
+        shown = f"{value:.3g}" if isinstance(value, float) and ("diff" in key or "max" in key) else (
             f"{value:.3f}" if isinstance(value, float) else str(value))
         print(f"{key:<{width}}  {shown}")
     for setting, which in delayed.items():
