@@ -6,7 +6,7 @@
              [--workers N] [--cache-dir DIR | --no-cache] [--executor local|ray [--address ADDR]] [--repair]
     dasb score --ref DATA --decoded DIR --name NAME [--tokens DIR --frame-rate F --codebook-size N]
                [--kbps K | --coded DIR] [--compare RUN_DIR...]
-    dasb bench | dasb cache info|prune
+    dasb bench [--references [--data D] [--workers N]] | dasb cache info|prune
     dasb leaderboard RUN_DIR... [--format md|csv|html] [--out FILE|DIR]
     dasb compare RUN_DIR... A B [--benchmark X] [--metric Y]
     dasb doctor
@@ -187,6 +187,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.references:
+        from dasb.bench_references import main as bench_references
+
+        bench_references(args.data, args.workers or 2, args.utterances, args.pairs)
+        return 0
     from dasb.bench import main as bench
 
     bench(args.suite, args.workers, args.long_minutes, args.long_tokenizer)
@@ -385,6 +390,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=_positive_int, help="worker processes to compare with 1 (default: number of cores)")
     s.add_argument("--long-minutes", type=float, default=30.0, help="length of the long-file test (0 to skip)")
     s.add_argument("--long-tokenizer", default="mulaw8-8k")
+    s.add_argument("--references", action="store_true",
+                   help="instead: dasb's scoring (PESQ-WB, STOI, ESTOI, SI-SDR) against the reference libraries called "
+                        "serially by hand, on the same pairs: both times, their ratio, the largest value differences")
+    s.add_argument("--data", help="--references: corpus of the pairs (default: speech_dev of the shared data "
+                                  "folder when present, else the embedded corpus)")
+    s.add_argument("--utterances", type=_positive_int, default=40, help="--references: first utterances taken")
+    s.add_argument("--pairs", type=_positive_int, default=280,
+                   help="--references: pairs scored, the utterances through one reference codec after another")
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("cache", help="inspect or prune the caches (tokens with decoded audio, scores)")

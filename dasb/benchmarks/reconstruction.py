@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dasb.align import NothingToAlign, apply_delay, estimate_delay
+from dasb.audio import shared_work
 from dasb.benchmarks.base import Item, UtteranceBenchmark
 from dasb.specs import NEUTRAL, MetricSpec, spec_table
 from dasb.metrics.base import Metric
@@ -71,10 +72,22 @@ def score_decoded(reference: np.ndarray, decoded: np.ndarray, sr: int, align: st
         lag, out["delay_ms"] = 0, err
     ref, est = apply_delay(reference, decoded, lag)
     spans = segments(len(ref), size)
+    per_span = [_score_span(ref[a:b], est[a:b], sr, metrics) for a, b in spans]
     for metric in metrics:
-        try:
-            values = [metric(ref[a:b], est[a:b], sr) for a, b in spans]
-            out[metric.name] = sum(v * (b - a) for v, (a, b) in zip(values, spans)) / len(ref)
-        except Exception as err:  # recorded as an error row with its message
-            out[metric.name] = err
+        values = [scores[metric.name] for scores in per_span]
+        failed = [v for v in values if isinstance(v, Exception)]
+        out[metric.name] = failed[0] if failed else sum(
+            v * (b - a) for v, (a, b) in zip(values, spans)) / len(ref)  # type: ignore[operator]
     return out
+
+
+def _score_span(ref: np.ndarray, est: np.ndarray, sr: int, metrics: list[Metric]) -> dict[str, float | Exception]:
+    """Each metric of one aligned span; the metrics share resampling and analyses (one shared_work block)."""
+    scores: dict[str, float | Exception] = {}
+    with shared_work():
+        for metric in metrics:
+            try:
+                scores[metric.name] = metric(ref, est, sr)
+            except Exception as err:  # recorded as an error row with its message
+                scores[metric.name] = err
+    return scores

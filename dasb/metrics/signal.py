@@ -1,21 +1,23 @@
 """Intrusive signal metrics: PESQ, STOI, ESTOI, SI-SDR, multi-resolution log-mel distance.
 
-All take aligned mono float arrays ``ref`` and ``est`` at rate ``sr``. PESQ and
-STOI call the reference implementations (``pesq``, ``pystoi``); resampling to
-the rate a metric is defined at goes through :func:`dasb.audio.resample`.
+All take aligned mono float arrays ``ref`` and ``est`` at rate ``sr``. PESQ calls
+the reference implementation (``pesq``); STOI and ESTOI share one analysis
+(:mod:`dasb.metrics.stoi`, equal to ``pystoi``). Resampling to the rate a metric
+is defined at goes through :func:`dasb.audio.at_rate`, so within one
+:func:`dasb.audio.shared_work` block (one scored item) each rate is computed once.
 """
 from __future__ import annotations
 
 import math
-import warnings
 from functools import lru_cache
 
 import numpy as np
 import torch
 import torchaudio
 
-from dasb.audio import resample
+from dasb.audio import at_rate
 from dasb.metrics.base import Metric, MetricError
+from dasb.metrics.stoi import estoi, stoi
 
 
 PESQ_MIN_MS = 250.0  # the P.862 implementation refuses shorter signals (Fs / 4 samples)
@@ -32,10 +34,8 @@ def _require_duration(metric: str, ref: np.ndarray, est: np.ndarray, sr: int, mi
 def _pesq(ref: np.ndarray, est: np.ndarray, sr: int, rate: int, mode: str) -> float:
     from pesq import PesqError, pesq
 
-    ref_r = resample(ref[None].astype(np.float32), sr, rate)[0]
-    est_r = resample(est[None].astype(np.float32), sr, rate)[0]
     try:
-        return pesq(rate, ref_r.astype(np.float64), est_r.astype(np.float64), mode)
+        return pesq(rate, at_rate(ref, sr, rate).astype(np.float64), at_rate(est, sr, rate).astype(np.float64), mode)
     except PesqError as err:
         raise MetricError(f"PESQ ({mode}) failed: {type(err).__name__}: {err}") from err
 
@@ -48,29 +48,6 @@ def pesq_wb(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
 def pesq_nb(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     """Narrow-band PESQ (ITU-T P.862 + P.862.1 mapping) at 8 kHz; MOS-LQO in [1.02, 4.55]."""
     return _pesq(ref, est, sr, 8000, "nb")
-
-
-def _stoi(ref: np.ndarray, est: np.ndarray, sr: int, extended: bool) -> float:
-    from pystoi import stoi as pystoi_stoi
-
-    # pystoi warns and returns a placeholder 1e-5 when too few speech frames remain.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        value = pystoi_stoi(ref.astype(np.float64), est.astype(np.float64), sr, extended=extended)
-    for w in caught:
-        if "Not enough STFT frames" in str(w.message):
-            raise MetricError(f"STOI undefined: {w.message}")
-    return value
-
-
-def stoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
-    """Short-time objective intelligibility (pystoi, resamples to 10 kHz internally)."""
-    return _stoi(ref, est, sr, extended=False)
-
-
-def estoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
-    """Extended STOI (Jensen & Taal 2016), robust to modulated noise."""
-    return _stoi(ref, est, sr, extended=True)
 
 
 def si_sdr(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
