@@ -28,6 +28,7 @@ from dasb.recording import Recorder, with_note
 from dasb.results.listening import save_example
 from dasb.results.record import GROUND_TRUTH
 from dasb.scoring import Scorer, timed
+from dasb.specs import judge_controls
 from dasb.suites import Suite
 from dasb.threads import torch_threads
 from dasb.tokenizers.base import AudioTokenizer
@@ -132,7 +133,7 @@ class Execution:
         for n, b in per_utt.items() if self.aggregate else ():
             self._aggregate(card, b, pending[n], "; ".join(filter(None, [note if b.needs_decoded else None, *batches.fallbacks])) or None)
         for n, b in whole.items():
-            self._corpus(card, tok, b, [it for it in batches.kept if it.utterance.id in chosen[n]], batches.notes)
+            self._corpus({None: card}, tok, b, [it for it in batches.kept if it.utterance.id in chosen[n]], batches.notes)
 
     def _maker(self, card: Card, tok: AudioTokenizer, decode: bool, benches: list[Benchmark]) -> ItemMaker | ExternalItems:
         """What turns utterances into items: the tokenizer (with the cache), or an external system's files."""
@@ -180,29 +181,38 @@ class Execution:
         redone = any(plan.key(card, bench, u, m) in plan.fresh for u in redo for m in bench.metrics())
         self.recorder.write(card, bench, self.recorder.aggregate(card, bench, note), replace=redone)
 
-    def _corpus(self, card: Card, tok: AudioTokenizer | None, bench: CorpusBenchmark, items: list[Item],
-                notes: list[str], subject: str | None = None) -> None:
-        """Run a corpus benchmark and record its rows about ``subject`` (None: the tokenizer)."""
+    def _corpus(self, wanted: dict[str | None, Card], tok: AudioTokenizer | None, bench: CorpusBenchmark,
+                items: list[Item], notes: list[str]) -> None:
+        """Run a corpus benchmark and record its rows about each subject under that subject's card
+        (``{None: card}``: the tokenizer's rows; the original audio's pass: the ground truth and controls)."""
         try:
             with timed(self.timings, "benchmark"):
-                results = [r for r in bench.run(items, tok) if r.row == subject]
+                results = bench.run(items, tok)
         except Exception as err:
-            self.recorder.fail_all(card, bench, "error", describe(err))
+            for c in wanted.values():
+                self.recorder.fail_all(c, bench, "error", describe(err))
             return
-        if notes:
-            results = [r if r.utterance or r.status != "ok" else with_note(r, "; ".join(notes)) for r in results]
-        self.recorder.write(card, bench, results, replace=True)  # one computation: its rows replace earlier ones together
+        for row, c in wanted.items():
+            mine = [r for r in results if r.row == row]
+            if notes:
+                mine = [r if r.utterance or r.status != "ok" else with_note(r, "; ".join(notes)) for r in mine]
+            self.recorder.write(c, bench, mine, replace=True)  # one computation: its rows replace earlier ones together
 
     def ground_truth(self) -> None:
-        """Measure the original audio once per benchmark that reports it, on the benchmark's whole selection."""
-        card = subject_card(GROUND_TRUTH)
+        """Measure the original audio once per benchmark that reports it, on the benchmark's whole selection,
+        with the judge's fitness controls (:data:`dasb.specs.JUDGE_FITNESS`) as subjects of their own."""
         for name, bench in self.benchmarks.items():
-            if not bench.ground_truth or not self.planner.todo(card, {name: bench}):
+            if not bench.ground_truth:
+                continue
+            names = [GROUND_TRUTH, *(c.name for c in judge_controls(name))]
+            subjects = {s: subject_card(s) for s in names if self.planner.todo(subject_card(s), {name: bench})}
+            if not subjects:
                 continue
             failed = self.setup(bench)
             if failed is not None:
-                self.recorder.fail_all(card, bench, "error", failed)
+                for card in subjects.values():
+                    self.recorder.fail_all(card, bench, "error", failed)
                 continue
             items, errors = reference_items(self.planner.selection(bench))
             notes = [f"{len(errors)} utterance(s) could not be read, e.g. {errors[0]}"] if errors else []
-            self._corpus(card, None, bench, items, notes, subject=GROUND_TRUTH)
+            self._corpus(dict(subjects), None, bench, items, notes)
