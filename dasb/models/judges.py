@@ -16,7 +16,7 @@ from typing import Any
 from dasb.provenance import judge_identity
 from dasb.settings import WEIGHTS_ENV, offline
 from dasb.weights.base import WeightsCorrupt, WeightsUnavailable
-from dasb.weights.judges import ECAPA, JUDGE_WEIGHTS, WhisperCheckpoint
+from dasb.weights.judges import ECAPA, WHISPER_SHA256, WhisperCheckpoint
 
 AUTO = "auto"
 # Options that say where files are, not what they are (the weights identity says that).
@@ -73,13 +73,18 @@ def _weights(name: str, source: Any, where: str) -> tuple[Any, str | None]:
 
 def choose_asr(backend: str, options: dict[str, Any]) -> Judge:
     """The ASR judge for the ``backend`` setting (``auto``: Whisper if possible, else PocketSphinx)."""
+    if backend == "whisper" and "checkpoint" not in options and options.get("model", "small") in WHISPER_SHA256:
+        source = WhisperCheckpoint(options.get("model", "small"))
+        found = source.checkpoint()  # a checkpoint where dasb.weights looks, else Whisper's own lookup
+        if found is not None:
+            return Judge("whisper", {**options, "checkpoint": str(found)}, source.identity(), f"weights {found}")
     if backend != AUTO:
         return Judge(backend, dict(options))
     if not _installed("whisper"):
         return Judge("pocketsphinx", dict(options), why="openai-whisper not installed: pip install 'dasb[whisper]'")
     device = _device()
     model = "small" if device == "cuda" else "base"
-    source: WhisperCheckpoint = JUDGE_WEIGHTS[f"whisper-{model}"]  # type: ignore[assignment]
+    source = WhisperCheckpoint(model)
     where, problem = _weights(source.name, source, " or ".join(str(p) for p in source.candidates()))
     if where is None:
         return Judge("pocketsphinx", dict(options), why=problem or "")
@@ -90,6 +95,8 @@ def choose_asr(backend: str, options: dict[str, Any]) -> Judge:
 
 def choose_speaker(encoder: str, options: dict[str, Any]) -> Judge:
     """The speaker encoder for the ``encoder`` setting (``auto``: ECAPA if possible, else Resemblyzer)."""
+    if encoder == "ecapa" and "source" not in options and (found := ECAPA.find()) is not None:
+        return Judge("ecapa", {**options, "source": str(found)}, ECAPA.identity(), f"weights {found}")
     if encoder != AUTO:
         return Judge(encoder, dict(options))
     if not _installed("speechbrain"):
