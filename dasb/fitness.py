@@ -9,6 +9,7 @@ judge's floor significant (:func:`floor`).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from dasb.results.record import Record
 from dasb.specs import DITHER, JUDGE_FITNESS, LOWPASS_4K, FitnessLimit, MetricSpec, registered_spec
 
 LSB_16BIT = 1.0 / 32768
+JUDGE_NOTE = re.compile(r"\w+: judge (.+?) \(")  # the start of dasb.models.judges.Judge.describe()
 TELEPHONE_RATE = 8000
 
 
@@ -75,6 +77,16 @@ def verdicts(records: list[Record]) -> dict[str, list[Verdict]]:
     return out
 
 
+def _judge_name(records: list[Record], benchmark: str) -> str:
+    """The judge a control of ``benchmark`` was scored with, from its note (``asr: judge pocketsphinx (...)``)."""
+    for r in records:
+        if r.benchmark == benchmark and r.tokenizer.startswith("control:") and r.utterance is None and r.message:
+            found = JUDGE_NOTE.search(r.message)
+            if found:
+                return f"judge {found.group(1)}"
+    return "judge"
+
+
 def unfit_columns(records: list[Record]) -> dict[str, str]:
     """``benchmark/metric`` -> why its judge is unfit (the failing figures), for each failing column."""
     out: dict[str, list[str]] = {}
@@ -82,7 +94,7 @@ def unfit_columns(records: list[Record]) -> dict[str, str]:
         for v in found:
             if v.unfit:
                 out.setdefault(f"{bench}/{v.limit.metric}", []).append(v.figure())
-    return {col: "judge unfit: " + "; ".join(why) for col, why in out.items()}
+    return {col: f"{_judge_name(records, col.partition('/')[0])} unfit: " + "; ".join(why) for col, why in out.items()}
 
 
 def floor(records: list[Record], benchmark: str, metric: str, dataset: str | None = None) -> float | None:

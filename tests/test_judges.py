@@ -74,8 +74,9 @@ def test_a_judge_that_ignores_the_upper_band_is_flagged(tmp_path, monkeypatch, f
     if fit:
         assert unfit == {} and "⚠" not in text
     else:
-        assert unfit == {"asr/dwer": "judge unfit: dwer blind spot (control:lowpass4k) 1, limit 0.1"}
-        assert "asr/dwer ↓ ⚠" in text and "⚠ asr/dwer: judge unfit: dwer blind spot (control:lowpass4k) 1, limit 0.1" in text
+        why = "judge upperband unfit: dwer blind spot (control:lowpass4k) 1, limit 0.1"
+        assert unfit == {"asr/dwer": why}
+        assert "asr/dwer ↓ ⚠" in text and f"⚠ asr/dwer: {why}" in text
         assert "control:lowpass4k" in text and "judge control" in text
 
 
