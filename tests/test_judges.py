@@ -11,6 +11,8 @@ from _judges import save_ecapa_folder, save_whisper_checkpoint
 from dasb.fitness import control_audio, floor, unfit_columns
 from dasb.leaderboard import build, render
 from dasb.leaderboard.compare import compare
+from dasb.leaderboard.html import _unfit
+from dasb.leaderboard.site import site_data
 from dasb.leaderboard.merge import merge_runs
 from dasb.metrics.text import normalize_text
 from dasb.models import asr as asr_models
@@ -78,6 +80,8 @@ def test_a_judge_that_ignores_the_upper_band_is_flagged(tmp_path, monkeypatch, f
         assert unfit == {"asr/dwer": why}
         assert "asr/dwer ↓ ⚠" in text and f"⚠ asr/dwer: {why}" in text
         assert "control:lowpass4k" in text and "judge control" in text
+        data = site_data(merged)
+        assert data.unfit == unfit and why in _unfit(data, [("asr", "dwer")])  # the HTML pages' warning
 
 
 def test_compare_does_not_call_a_difference_below_the_floor_significant(tmp_path, monkeypatch):
