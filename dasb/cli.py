@@ -28,6 +28,7 @@ from dasb.registry import ADAPTERS, BENCHMARKS, METRICS, RegistryError
 from dasb.results.store import REJECTED_FILE, RunDirInUse
 
 if TYPE_CHECKING:
+    from dasb.leaderboard.merge import Merged
     from dasb.runner import RunSummary
 
 
@@ -116,7 +117,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dasb.leaderboard import build, markdown, overview
     from dasb.leaderboard.merge import merge_runs
     from dasb.settings import cache_dir as default_cache_dir
     from dasb.runner import Runner
@@ -150,9 +150,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         summary = runner.run()
         print(f"time breakdown (also in {out / TIMINGS_FILE}):\n{runner.breakdown.table()}\n")
     merged = merge_runs([out])
-    print(markdown(overview(build(merged.records, merged.meta), merged.specs)))
+    print(_overview(merged))
     print(f"(headline metric per benchmark; every metric: dasb leaderboard {out} [--format md|csv|html])")
     return _report(out, summary)
+
+
+def _overview(merged: "Merged") -> str:
+    """The headline table of merged runs, with the fitness figures of columns whose judge is unfit."""
+    from dasb.fitness import unfit_columns
+    from dasb.leaderboard import build, markdown, overview
+    from dasb.leaderboard.table import headlines, unfit_notes
+
+    unfit = unfit_columns(merged.records)
+    shown = [f"{b}/{m}" for b, m in headlines(merged.specs).items()]
+    return markdown(overview(build(merged.records, merged.meta), merged.specs, unfit)) + unfit_notes(shown, unfit)
 
 
 def _report(out: Path, summary: RunSummary) -> int:
@@ -167,7 +178,6 @@ def _report(out: Path, summary: RunSummary) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from dasb.leaderboard import build, markdown, overview
     from dasb.leaderboard.merge import merge_runs
     from dasb.score import dataset_mismatches, external_card, score
 
@@ -182,7 +192,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     merged = merge_runs([out, *args.compare])
     for warning in [*dataset_mismatches(out, args.compare), *merged.warnings]:
         print(f"dasb: warning: {warning}", file=sys.stderr)
-    print(markdown(overview(build(merged.records, merged.meta), merged.specs)))
+    print(_overview(merged))
     return _report(out, summary)
 
 
@@ -212,6 +222,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from dasb.fitness import unfit_columns
     from dasb.leaderboard import build, render
     from dasb.leaderboard.merge import merge_runs
 
@@ -225,7 +236,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
             raise ValueError("--format html needs --out DIR")
         print(f"leaderboard site: {write_site(merged, args.out)}")
         return 0
-    text = render(build(merged.records, merged.meta), args.format, merged.specs)
+    text = render(build(merged.records, merged.meta), args.format, merged.specs, unfit_columns(merged.records))
     if args.out and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: is a folder; --format {args.format} writes one file")
     if args.out:

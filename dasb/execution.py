@@ -28,6 +28,7 @@ from dasb.result_cache import Caches, ResultCache, item_identity, scoring_identi
 from dasb.results.listening import save_example
 from dasb.results.record import GROUND_TRUTH
 from dasb.scoring import Scorer, timed
+from dasb.specs import judge_controls
 from dasb.suites import Suite
 from dasb.threads import CoreShare
 from dasb.timings import ITEMS, Breakdown
@@ -124,7 +125,7 @@ class Execution:
         for n, b in per_utt.items() if self.aggregate else ():
             self._aggregate(card, b, pending[n], "; ".join(filter(None, [note if b.needs_decoded else None, *batches.fallbacks])) or None)
         for n, b in whole.items():
-            self._corpus(card, tok, b, [it for it in batches.kept if it.utterance.id in chosen[n]], batches.notes)
+            self._corpus({None: card}, tok, b, [it for it in batches.kept if it.utterance.id in chosen[n]], batches.notes)
 
     def _maker(self, card: Card, tok: AudioTokenizer, decode: bool, benches: list[Benchmark]) -> ItemMaker | ExternalItems:
         """What turns utterances into items: the tokenizer (with the cache), or an external system's files."""
@@ -178,27 +179,35 @@ class Execution:
         redone = any(plan.key(card, bench, u, m) in plan.fresh for u in redo for m in bench.metrics())
         self.recorder.write(card, bench, self.recorder.aggregate(card, bench, note), replace=redone)
 
-    def _corpus(self, card: Card, tok: AudioTokenizer | None, bench: CorpusBenchmark, items: list[Item],
-                notes: list[str], subject: str | None = None) -> None:
-        """Run a corpus benchmark (or read its results from the cache) and record its rows about ``subject``
-        (None: the tokenizer)."""
-        results = self.calls.run(card, tok, bench, items, subject)
+    def _corpus(self, wanted: dict[str | None, Card], tok: AudioTokenizer | None, bench: CorpusBenchmark,
+                items: list[Item], notes: list[str]) -> None:
+        """Run a corpus benchmark (or read its results from the cache) and record its rows about each subject
+        under that subject's card (``{None: card}``: the tokenizer's rows; the original audio's pass: the ground
+        truth and the judge's controls)."""
+        results = self.calls.run(next(iter(wanted.values())), tok, bench, items, list(wanted))
         if isinstance(results, str):
-            self.recorder.fail_all(card, bench, "error", results)
+            for c in wanted.values():
+                self.recorder.fail_all(c, bench, "error", results)
             return
-        if notes:
-            results = [r if r.utterance or r.status != "ok" else with_note(r, "; ".join(notes)) for r in results]
-        self.recorder.write(card, bench, results, replace=True)  # one computation: its rows replace earlier ones together
+        for row, c in wanted.items():
+            mine = [r for r in results if r.row == row]
+            if notes:
+                mine = [r if r.utterance or r.status != "ok" else with_note(r, "; ".join(notes)) for r in mine]
+            self.recorder.write(c, bench, mine, replace=True)  # one computation: its rows replace earlier ones together
 
     def ground_truth(self) -> None:
-        """Measure the original audio once per benchmark that reports it, on the benchmark's whole selection."""
-        card = subject_card(GROUND_TRUTH)
+        """Measure the original audio once per benchmark that reports it, on the benchmark's whole selection,
+        with the judge's fitness controls (:data:`dasb.specs.JUDGE_FITNESS`) as subjects of their own."""
         for name, bench in self.benchmarks.items():
-            if not bench.ground_truth or not self.planner.todo(card, {name: bench}):
+            if not bench.ground_truth:
+                continue
+            names = [GROUND_TRUTH, *(c.name for c in judge_controls(name))]
+            subjects = {s: subject_card(s) for s in names if self.planner.todo(subject_card(s), {name: bench})}
+            if not subjects:
                 continue
             items, errors = reference_items(self.planner.selection(bench))
             notes = [f"{len(errors)} utterance(s) could not be read, e.g. {errors[0]}"] if errors else []
-            self._corpus(card, None, bench, items, notes, subject=GROUND_TRUTH)
+            self._corpus(dict(subjects), None, bench, items, notes)
 
 
 class BenchmarkCalls:
@@ -226,7 +235,7 @@ class BenchmarkCalls:
     def score(self, card: Card, tok: AudioTokenizer, bench: UtteranceBenchmark, item: Item,
               done: Callable[[list[Result]], None]) -> None:
         """Hand ``done`` the results of ``item`` (in submission order): from the cache, or scored and stored."""
-        key = None if self.reuse is None else self.reuse.key(card, tok, bench, [item])
+        key = None if self.reuse is None else self.reuse.key(card, tok, bench, [item], [None])
         hit = None if key is None else self.reuse.get(card, bench, key)
         if hit is not None:
             self.scorer.submit_done(hit, done)
@@ -239,10 +248,10 @@ class BenchmarkCalls:
         self.scorer.submit(bench, item, tok, keep, label=(card.name, bench.name))
 
     def run(self, card: Card, tok: AudioTokenizer | None, bench: CorpusBenchmark, items: list[Item],
-            subject: str | None) -> list[Result] | str:
-        """A corpus benchmark's rows about ``subject`` (None: the tokenizer), from the cache or computed and
+            subjects: list[str | None]) -> list[Result] | str:
+        """A corpus benchmark's rows about ``subjects`` (None: the tokenizer), from the cache or computed and
         stored; the error message when its setup or run failed."""
-        key = None if self.reuse is None else self.reuse.key(card, tok, bench, items, subject)
+        key = None if self.reuse is None else self.reuse.key(card, tok, bench, items, subjects)
         found = None if key is None else self.reuse.get(card, bench, key)
         if found is not None:
             return found
@@ -251,7 +260,7 @@ class BenchmarkCalls:
             return failed
         start = time.perf_counter()
         try:
-            results = [r for r in bench.run(items, tok) if r.row == subject]
+            results = [r for r in bench.run(items, tok) if r.row in subjects]
         except Exception as err:
             return describe(err)
         finally:
@@ -272,13 +281,13 @@ class Reuse:
         self._identities: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def key(self, card: Card, tok: AudioTokenizer | None, bench: Benchmark, items: list[Item],
-            subject: str | None = None) -> dict[str, Any]:
-        """The cache key of ``bench`` scoring ``items`` of ``card`` (rows about ``subject``)."""
+            subjects: list[str | None]) -> dict[str, Any]:
+        """The cache key of ``bench`` scoring ``items`` of ``card`` (rows about ``subjects``)."""
         memo = (card.name, card.config_hash, bench.name)
         if memo not in self._identities:
             who = None if tok is None else token_path_identity(card.config_hash, type(tok))
             self._identities[memo] = scoring_identity(bench, None if tok is None else tok.info, who, self.env)
-        return {**self._identities[memo], "subject": subject, "items": [item_identity(it, bench) for it in items]}
+        return {**self._identities[memo], "subjects": subjects, "items": [item_identity(it, bench) for it in items]}
 
     def get(self, card: Card, bench: Benchmark, key: dict[str, Any]) -> list[Result] | None:
         found = self.cache.get(key)

@@ -14,6 +14,7 @@ from dasb.data.corpus import Corpus, Utterance
 from dasb.hashing import hash_config
 from dasb.results.record import GROUND_TRUTH, Record, RecordKey
 from dasb.results.store import RunStore
+from dasb.specs import CONTROLS
 from dasb.tokenizers.cards import Card
 
 OVERWRITE_POLICIES = ("never", "errors", "always")
@@ -76,7 +77,8 @@ class Planner:
 
     def in_plan(self, rec: Record, cards: list[Card], benchmarks: dict[str, Benchmark]) -> bool:
         """Whether ``rec`` is one of this suite's records (its tokenizers and benchmarks, current settings)."""
-        rows = {c.name: c.config_hash for c in [*cards, subject_card(GROUND_TRUTH)]}
+        subjects = [subject_card(s) for s in (GROUND_TRUTH, *CONTROLS)]
+        rows = {c.name: c.config_hash for c in [*cards, *subjects]}
         benches = {n: hash_config(b.config()) for n, b in benchmarks.items()}
         return (rows.get(rec.tokenizer) == rec.tokenizer_config_hash and rec.dataset_hash == self.corpus.hash
                 and benches.get(rec.benchmark) == rec.benchmark_config_hash)

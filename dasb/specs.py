@@ -109,6 +109,65 @@ def check_specs(owner: str, specs: Any) -> dict[str, MetricSpec]:
     return dict(specs)
 
 
+# ---- judge fitness ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Control:
+    """A transformation of the original audio under which a fit judge should report (almost) no loss.
+
+    Its rows are recorded as their own subject (``name``), like the ground truth."""
+
+    name: str
+    description: str
+
+
+DITHER = Control("control:dither", "the original plus ±1 LSB rectangular dither at 16 bits (inaudible): "
+                                   "what a judge reports here is its own floor")
+LOWPASS_4K = Control("control:lowpass4k", "the original low-passed to 4 kHz (resampled to 8 kHz and back): "
+                                          "telephone band, still intelligible and recognisable to listeners")
+CONTROLS = {c.name: c for c in (DITHER, LOWPASS_4K)}
+
+
+@dataclass(frozen=True)
+class FitnessLimit:
+    """A judge is unfit for ``metric`` when its loss on ``control`` exceeds ``limit``.
+
+    The loss is the distance from the metric's perfect value: the value itself for a lower-is-better metric
+    bounded below by 0 (dWER), ``upper - value`` for a higher-is-better one bounded above (similarity)."""
+
+    metric: str
+    control: str
+    limit: float
+    what: str  # "floor" (a transparent control) or "blind spot" (a control a listener barely notices)
+
+    def loss(self, value: float, spec: "MetricSpec") -> float:
+        if spec.higher_is_better:
+            return float(spec.upper if spec.upper is not None else 0.0) - value
+        return value - float(spec.lower or 0.0)
+
+
+# Per benchmark: the controls its judge is measured with on every run, and the losses that make it unfit.
+# ASR (dWER, 0 = the transcript of the original): a floor above 0.05 is larger than the differences between
+# good codecs, and 4 kHz band-limiting (telephone speech, which people and telephone-trained recognisers
+# understand) costing more than 0.1 means the column ranks bandwidth, not intelligibility.
+# Speaker (cosine similarity, 1 = the original): Resemblyzer puts same-speaker pairs of different utterances
+# 0.32 (mini) to 0.37 (speech_dev) above different-speaker pairs, so a dither floor of 0.01 and a telephone-band
+# loss of 0.05 are about 3 % and 15 % of that margin; telephone speech is the classic speaker verification
+# condition (NIST SRE), so a fit encoder keeps it close to the original, well above other recordings of the
+# same speaker.
+JUDGE_FITNESS: dict[str, tuple[FitnessLimit, ...]] = {
+    "asr": (FitnessLimit("dwer", DITHER.name, 0.05, "floor"),
+            FitnessLimit("dwer", LOWPASS_4K.name, 0.1, "blind spot")),
+    "speaker": (FitnessLimit("similarity", DITHER.name, 0.01, "floor"),
+                FitnessLimit("similarity", LOWPASS_4K.name, 0.05, "blind spot")),
+}
+
+
+def judge_controls(benchmark: str) -> list[Control]:
+    """The controls ``benchmark`` measures its judge with (empty for benchmarks without a judge)."""
+    names = dict.fromkeys(f.control for f in JUDGE_FITNESS.get(benchmark, ()))
+    return [CONTROLS[n] for n in names]
+
+
 # ---- settings -----------------------------------------------------------------------------------
 def unknown_keys(given: Iterable[str], valid: Iterable[str]) -> list[str]:
     """One message per key of ``given`` that is not ``valid``, naming the nearest valid one."""

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from _judges import tiny_whisper
 from dasb.audio import load_audio
 from dasb.data.corpus import load_corpus
 from dasb.metrics.text import char_edits, normalize_text, number_to_words, word_edits
@@ -90,16 +91,6 @@ def test_original_transcripts_are_cached_by_content(tmp_path):
 
 
 # ---- Whisper, random-initialised tiny model of the real architecture ---------------------------------
-def _tiny_whisper():
-    whisper = pytest.importorskip("whisper", reason="needs openai-whisper: pip install 'dasb[whisper]'")
-    from whisper.model import ModelDimensions, Whisper as WhisperModel
-
-    dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=384, n_audio_head=6, n_audio_layer=4,
-                           n_vocab=51865, n_text_ctx=448, n_text_state=384, n_text_head=6, n_text_layer=4)
-    torch.manual_seed(0)
-    return whisper, WhisperModel(dims).eval()
-
-
 def test_split_windows_covers_long_audio():
     from dasb.models.asr import split_windows
 
@@ -112,7 +103,7 @@ def test_split_windows_covers_long_audio():
 
 
 def test_whisper_transcribes_every_window_batched():
-    whisper, model = _tiny_whisper()
+    whisper, model = tiny_whisper()
     from dasb.models.asr import Whisper
 
     asr = Whisper(module=model, sample_len=3, batch_size=8)

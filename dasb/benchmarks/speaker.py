@@ -6,11 +6,15 @@ interval). ``eer`` is the equal error rate of a trial list built from the
 corpus: every pair of different utterances, target when both have the same
 speaker label, scored by cosine similarity of the two *decoded* utterances.
 The ground-truth row holds the same measures on the original audio (the
-similarity of an original with itself, and the EER of the original trials).
+similarity of an original with itself, and the EER of the original trials);
+the encoder's fitness controls (:data:`dasb.specs.JUDGE_FITNESS`) are scored
+like a tokenizer, each as its own subject. The encoder is the best available
+by default (:mod:`dasb.models.judges`).
 Embeddings are cached by audio content across tokenizers.
 """
 from __future__ import annotations
 
+import sys
 from itertools import combinations
 from typing import Any
 
@@ -18,22 +22,24 @@ import numpy as np
 
 from dasb.audio import content_hash, resample
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
-from dasb.specs import HIGHER, LOWER, MetricSpec, spec_table
+from dasb.fitness import control_audio
+from dasb.specs import HIGHER, LOWER, MetricSpec, judge_controls, spec_table
 from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.verification import equal_error_rate
+from dasb.models.judges import AUTO, Judge, choose_speaker
 from dasb.models.speaker import SAMPLE_RATE, SpeakerEncoder, make_speaker_encoder
-from dasb.provenance import judge_identity
 from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 
 
 class Speaker(CorpusBenchmark):
-    """Speaker similarity (Resemblyzer by default, or ECAPA-TDNN) and EER on decoded audio.
+    """Speaker similarity (ECAPA-TDNN, or Resemblyzer) and EER on decoded audio.
 
-    Settings: ``encoder`` ("resemblyzer" | "ecapa"), ``options`` (keyword arguments of
-    the encoder), ``max_utterances`` (taken round-robin over speakers).
+    Settings: ``encoder`` ("auto": ECAPA when its weights are here or can be fetched, else
+    Resemblyzer; or "resemblyzer" | "ecapa"), ``options`` (keyword arguments of the encoder),
+    ``max_utterances`` (taken round-robin over speakers).
     """
 
     name = "speaker"
@@ -42,9 +48,10 @@ class Speaker(CorpusBenchmark):
     needs_speaker = True
     ground_truth = True
 
-    def __init__(self, encoder: str = "resemblyzer", options: dict[str, Any] | None = None, **settings: Any) -> None:
+    def __init__(self, encoder: str = AUTO, options: dict[str, Any] | None = None, **settings: Any) -> None:
         super().__init__(encoder=encoder, options=dict(options or {}), **settings)
         self._encoder: SpeakerEncoder | None = None
+        self._judge: Judge | None = None
         self._embeddings: dict[str, np.ndarray] = {}
 
     def metrics(self) -> dict[str, MetricSpec]:
@@ -54,15 +61,25 @@ class Speaker(CorpusBenchmark):
             MetricSpec("eer", LOWER, "fraction", 0.0, 1.0, "corpus", False,
                        "equal error rate of same/different-speaker trials on decoded audio"))
 
+    @property
+    def judge(self) -> Judge:
+        """The encoder this run uses (resolved once: ``auto`` looks for ECAPA's weights)."""
+        if self._judge is None:
+            self._judge = choose_speaker(self.settings["encoder"], self.settings["options"])
+        return self._judge
+
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "judge": judge_identity(self.settings["encoder"], self.settings["options"])}
+        j = self.judge
+        # The resolved encoder, not "auto", so that the same encoder gives the same keys however it was named.
+        return {**super().config(), "encoder": j.backend, "options": j.identity_options(), "judge": j.identity()}
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         return spread_over_speakers(utterances, self.settings.get("max_utterances"))
 
     def setup(self) -> None:
         if self._encoder is None:
-            self._encoder = make_speaker_encoder(self.settings["encoder"], **self.settings["options"])
+            print(self.judge.describe(self.name), file=sys.stderr)
+            self._encoder = make_speaker_encoder(self.judge.backend, **self.judge.options)
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         """Unit-norm embeddings of 16 kHz waveforms, computing only those not seen before."""
@@ -73,20 +90,26 @@ class Speaker(CorpusBenchmark):
             self._embeddings.update(zip(todo, self._encoder.embed(list(todo.values()))))
         return np.stack([self._embeddings[k] for k in keys])
 
-    def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
+    def run(self, items: list[Item], tokenizer: AudioTokenizer | None) -> list[Result]:
         self.setup()
         if not items:
             raise ValueError("no utterances to score")
         ref = self.embed([resample(it.reference, it.sample_rate, SAMPLE_RATE) for it in items])
-        dec = self.embed([resample(it.decoded, it.sample_rate, SAMPLE_RATE) for it in items])
+        heard = {None: self.embed([resample(it.decoded, it.sample_rate, SAMPLE_RATE) for it in items]),
+                 GROUND_TRUTH: ref}
+        if tokenizer is None:  # the original audio's pass: also the encoder's controls
+            for c in judge_controls(self.name):
+                waves = [control_audio(c.name, it.reference, it.sample_rate, it.utterance.id) for it in items]
+                heard[c.name] = self.embed([resample(w, it.sample_rate, SAMPLE_RATE) for w, it in zip(waves, items)])
         ids = [it.utterance.id for it in items]
         speakers = [it.utterance.speaker for it in items]
+        note = self.judge.describe(self.name)
         results: list[Result] = []
-        for row, a, b in ((None, ref, dec), (GROUND_TRUTH, ref, ref)):
-            sims = np.sum(a * b, axis=1)
+        for row, b in heard.items():
+            sims = np.sum(ref * b, axis=1)
             results += [Result("similarity", float(s), uid, row=row) for uid, s in zip(ids, sims)]
             s = summarize(sims.tolist())
-            results.append(Result("similarity", s.mean, None, "ok", None, s.stderr, s.ci_low, s.ci_high, s.n, row=row))
+            results.append(Result("similarity", s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row))
             results.append(_eer(b, speakers, row))
         return results
 

@@ -5,7 +5,10 @@ per-utterance differences d_i = a_i - b_i: the mean difference with its 95%
 percentile-bootstrap interval (dasb.stats.summarize on the d_i), and a two-sided
 sign-flip permutation test of "the mean difference is zero" (exact for n <= 16,
 otherwise 20,000 random sign vectors with a fixed seed). Significant means
-p < 0.05; with many comparisons on one page, expect about 1 in 20 false alarms.
+p < 0.05 and, for a metric measured by a judge model (ASR, speaker encoder), a
+difference at least the judge's floor on the same dataset (its loss on the
+transparent control, :func:`dasb.fitness.floor`); with many comparisons on one
+page, expect about 1 in 20 false alarms.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from itertools import product
 
 import numpy as np
 
+from dasb.fitness import floor
 from dasb.results.record import Record
 from dasb.specs import registered_spec
 from dasb.stats import summarize
@@ -42,10 +46,15 @@ class Comparison:
     ci_high: float | None
     p_value: float
     higher_is_better: bool | None
+    floor: float | None = None  # the judge's floor for this metric on this dataset, when it has one
+
+    @property
+    def below_floor(self) -> bool:
+        return self.floor is not None and abs(self.diff) < self.floor
 
     @property
     def significant(self) -> bool:
-        return self.p_value < ALPHA
+        return self.p_value < ALPHA and not self.below_floor
 
     @property
     def better(self) -> str | None:
@@ -61,6 +70,8 @@ class Comparison:
             verdict = f"{self.better} is significantly better"
         elif self.significant:
             verdict = "significant difference"
+        elif self.below_floor:
+            verdict = f"no significant difference (smaller than the judge's floor {self.floor:.3g})"
         else:
             verdict = "no significant difference"
         return (
@@ -122,7 +133,7 @@ def compare(records: list[Record], a: str, b: str, benchmark: str, metric: str) 
     )
     return Comparison(
         benchmark, metric, a, b, dataset, len(diffs), float(va.mean()), float(vb.mean()),
-        s.mean, s.ci_low, s.ci_high, sign_flip_p_value(diffs), direction,
+        s.mean, s.ci_low, s.ci_high, sign_flip_p_value(diffs), direction, floor(records, benchmark, metric, dataset),
     )
 
 

@@ -21,7 +21,7 @@ from dasb.leaderboard.compare import Comparison
 from dasb.leaderboard.figures import Figure, Figures, Listening, copy_listening, draw_plots
 from dasb.leaderboard.merge import Merged
 from dasb.leaderboard.site import BANDS, SiteData, band, site_data
-from dasb.leaderboard.table import _fmt, render
+from dasb.leaderboard.table import UNFIT_MARK, _fmt, render
 from dasb.specs import AGGREGATIONS
 from dasb.results.listening import safe_name
 
@@ -102,7 +102,9 @@ def _table(data: SiteData, columns: list[tuple[str, str]], show_ci: bool, group_
         spec = data.metrics[bench][metric]
         label = f"{esc(bench)}<br>{esc(metric)}" if group_header else esc(metric)
         what = "; ".join(x for x in (spec.direction, spec.unit, spec.range, AGGREGATIONS[spec.aggregation], spec.description) if x)
-        head.append(f'<th data-type="num" title="{esc(f"{bench}/{metric}: {what}")}">{label} {spec.arrow}</th>')
+        why = data.unfit.get(f"{bench}/{metric}")
+        mark = f' <span class="unfit" title="{esc(why)}">{UNFIT_MARK}</span>' if why else ""
+        head.append(f'<th data-type="num" title="{esc(f"{bench}/{metric}: {what}")}">{label} {spec.arrow}{mark}</th>')
     rows = []
     for tok in data.tokenizers:
         row = data.row(tok)
@@ -169,6 +171,13 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _unfit(data: SiteData, columns: list[tuple[str, str]]) -> str:
+    """A warning per shown column whose judge failed its fitness controls, with the figures."""
+    found = [(c, data.unfit[c]) for b, m in columns if (c := f"{b}/{m}") in data.unfit]
+    items = "".join(f"<li><b>{esc(c)}</b>: {esc(why)}</li>" for c, why in found)
+    return f'<div class="warnings"><b>{UNFIT_MARK} judges that failed their controls</b><ul>{items}</ul></div>' if found else ""
+
+
 # ---- pages ----------------------------------------------------------------------------------------
 def _index(data: SiteData, figs: Figures) -> str:
     merged = data.merged
@@ -185,7 +194,7 @@ def _index(data: SiteData, figs: Figures) -> str:
     columns = [(b, data.headlines[b]) for b in data.metrics]
     parts += [
         "<h2>Overview: the headline metric of each benchmark</h2>", _filters(data), _legend(),
-        _table(data, columns, show_ci=False, group_header=True),
+        _table(data, columns, show_ci=False, group_header=True), _unfit(data, columns),
         "<h2>Quality against bitrate</h2>",
         _figures([figs.by_metric[c] for c in columns if c in figs.by_metric] + figs.extra),
     ]
@@ -211,7 +220,7 @@ def _bench(data: SiteData, bench: str, figs: Figures) -> str:
     return _page(data, f"dasb: {bench}", "\n".join([
         f"<h1>{esc(bench)}</h1>",
         f'<p class="muted">Headline metric: {esc(data.headlines[bench])}. Small text: 95% bootstrap interval.</p>',
-        _filters(data), _legend(), _table(data, columns, show_ci=True, group_header=False),
+        _filters(data), _legend(), _table(data, columns, show_ci=True, group_header=False), _unfit(data, columns),
         _figures([figs.by_metric[c] for c in columns if c in figs.by_metric]),
     ]))
 
@@ -320,6 +329,6 @@ def write_site(merged: Merged, out: str | Path) -> Path:
         (out / name).write_text(text, encoding="utf-8")
     for asset in ("site.css", "site.js"):
         shutil.copyfile(STATIC / asset, out / asset)
-    (out / "leaderboard.md").write_text(render(data.table, "md", data.metrics), encoding="utf-8")
+    (out / "leaderboard.md").write_text(render(data.table, "md", data.metrics, data.unfit), encoding="utf-8")
     (out / "leaderboard.csv").write_text(render(data.table, "csv", data.metrics), encoding="utf-8")
     return out / "index.html"

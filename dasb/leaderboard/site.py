@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from dasb.fitness import unfit_columns
 from dasb.leaderboard.compare import Comparison, compare
 from dasb.leaderboard.merge import Merged
 from dasb.leaderboard.table import build, headlines
@@ -48,6 +49,7 @@ class SiteData:
     metrics: dict[str, dict[str, MetricSpec]]  # benchmark -> metric -> spec, in display order
     headlines: dict[str, str]
     best: set[tuple[str, str, str]] = field(default_factory=set)
+    unfit: dict[str, str] = field(default_factory=dict)  # benchmark/metric -> why its judge is unfit
 
     def __post_init__(self) -> None:
         self._rows = {row["tokenizer"]: row for row in self.table.to_dict("records")}
@@ -116,7 +118,7 @@ def site_data(merged: Merged) -> SiteData:
         if r.utterance is None:
             cells[(r.tokenizer, r.benchmark, r.metric)] = r
     metrics = merged.specs
-    data = SiteData(merged, table, cells, metrics, headlines(metrics))
+    data = SiteData(merged, table, cells, metrics, headlines(metrics), unfit=unfit_columns(merged.records))
     # Rows without a bitrate (the ground-truth row of original audio) are no contenders.
     bands = {t: b for t in data.tokenizers if (b := band(data.kbps(t))) != "unknown"}
     for bench, ms in metrics.items():

@@ -16,7 +16,7 @@ import pandas as pd
 
 from dasb.leaderboard.merge import merge_runs
 from dasb.results.record import GROUND_TRUTH, Record
-from dasb.specs import MetricSpec, headline_of, registered_spec
+from dasb.specs import CONTROLS, MetricSpec, headline_of, registered_spec
 
 # decoder_inputs: what the decoder was given besides the tokens (transcript, speaker prompt); not in kbps.
 META_COLUMNS = ["tokenizer", "kind", "kbps", "kbps_from", "decoder_inputs", "frame_hz", "codebooks"]
@@ -27,6 +27,7 @@ MEASURED_BITRATE = ("tokens", "bitrate_bps")
 # measurement it has no bitrate (and no band) rather than a misleading one.
 NOT_MEASURED = "not measured (variable rate; run the tokens benchmark)"
 Specs = dict[str, dict[str, MetricSpec]]
+UNFIT_MARK = "⚠"
 
 
 def natural_key(name: str) -> list:
@@ -55,15 +56,21 @@ def headlines(specs: Specs) -> dict[str, str]:
     return {b: headline_of(ms) for b, ms in specs.items()}
 
 
-def overview(table: pd.DataFrame, specs: Specs) -> pd.DataFrame:
-    """The tokenizer columns and one headline metric per benchmark (what a terminal can show)."""
+def overview(table: pd.DataFrame, specs: Specs, unfit: dict[str, str] | None = None) -> pd.DataFrame:
+    """The tokenizer columns and one headline metric per benchmark (what a terminal can show); columns
+    whose judge is ``unfit`` (:func:`dasb.fitness.unfit_columns`) are marked."""
     chosen = [f"{b}/{m}" for b, m in headlines(specs).items()]
-    return _labelled(table[_meta(table) + chosen], specs)
+    return _labelled(table[_meta(table) + chosen], specs, unfit)
 
 
-def per_benchmark(table: pd.DataFrame, specs: Specs) -> dict[str, pd.DataFrame]:
+def per_benchmark(table: pd.DataFrame, specs: Specs, unfit: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
     """One table per benchmark: the tokenizer columns and every metric of it."""
-    return {b: _labelled(table[_meta(table) + [f"{b}/{m}" for m in ms]], specs) for b, ms in specs.items()}
+    return {b: _labelled(table[_meta(table) + [f"{b}/{m}" for m in ms]], specs, unfit) for b, ms in specs.items()}
+
+
+def unfit_notes(columns: list[str], unfit: dict[str, str] | None) -> str:
+    """One Markdown line per shown column whose judge is unfit, with the control figures."""
+    return "\n".join(f"{UNFIT_MARK} {_md_text(c)}: {_md_text(unfit[c])}  " for c in columns if c in (unfit or {}))
 
 
 def _meta(table: pd.DataFrame) -> list[str]:
@@ -71,12 +78,13 @@ def _meta(table: pd.DataFrame) -> list[str]:
     return [c for c in META_COLUMNS if c != "decoder_inputs" or table[c].notna().any()]
 
 
-def _labelled(table: pd.DataFrame, specs: Specs) -> pd.DataFrame:
-    """Metric columns renamed to ``benchmark/metric arrow`` for reading."""
+def _labelled(table: pd.DataFrame, specs: Specs, unfit: dict[str, str] | None = None) -> pd.DataFrame:
+    """Metric columns renamed to ``benchmark/metric arrow`` for reading (``⚠`` when the judge is unfit)."""
     def label(col: str) -> str:
         bench, _, metric = col.partition("/")
         spec = specs.get(bench, {}).get(metric)
-        return f"{col} {spec.arrow}".rstrip() if spec else col
+        shown = f"{col} {spec.arrow}".rstrip() if spec else col
+        return f"{shown} {UNFIT_MARK}" if col in (unfit or {}) else shown
     return table.rename(columns={c: label(c) for c in table.columns if "/" in c})
 
 
@@ -116,7 +124,7 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
             rec.tokenizer,
             {
                 "tokenizer": rec.tokenizer,
-                "kind": m.get("kind", "original audio" if rec.tokenizer == GROUND_TRUTH else "?"),
+                "kind": m.get("kind", _subject_kind(rec.tokenizer)),
                 "kbps": kbps,
                 # External systems say where a bitrate came from ("declared", "coded files", "token files").
                 "kbps_from": ("measured" if rec.tokenizer in measured else NOT_MEASURED if unmeasured
@@ -131,6 +139,13 @@ def build(records: list[Record], meta: dict[str, dict]) -> pd.DataFrame:
         row[col] = rec.value if rec.status == "ok" else rec.status
     table = pd.DataFrame(list(rows.values()), columns=META_COLUMNS + sorted(columns, key=natural_key))
     return table.sort_values(["kbps", "tokenizer"], ascending=[False, True], na_position="last").reset_index(drop=True)
+
+
+def _subject_kind(name: str) -> str:
+    """The kind of a row that is not a tokenizer: the original audio, or a judge's fitness control."""
+    if name == GROUND_TRUTH:
+        return "original audio"
+    return "judge control" if name in CONTROLS else "?"
 
 
 def _fmt(value: object) -> str:
@@ -155,8 +170,9 @@ def _md_text(text: str) -> str:
     return html.escape(text, quote=False).replace("|", "\\|")
 
 
-def render(table: pd.DataFrame, fmt: str, specs: Specs) -> str:
-    """``"csv"``: the whole table; ``"md"``: the headline overview, then one table per benchmark.
+def render(table: pd.DataFrame, fmt: str, specs: Specs, unfit: dict[str, str] | None = None) -> str:
+    """``"csv"``: the whole table; ``"md"``: the headline overview, then one table per benchmark, each
+    followed by the fitness figures of its columns whose judge is ``unfit``.
 
     Text cells and headers (tokenizer, benchmark and metric names come from cards and plugins) are made
     inert: formulas quoted in CSV, HTML escaped in Markdown.
@@ -166,10 +182,12 @@ def render(table: pd.DataFrame, fmt: str, specs: Specs) -> str:
         safe.columns = [_csv_text(c) for c in table.columns]
         return safe.to_csv(index=False)
     if fmt == "md":
-        parts = ["## Overview: the headline metric of each benchmark", markdown(overview(table, specs))]
-        for bench, part in per_benchmark(table, specs).items():
-            parts += [f"## {_md_text(bench)}", markdown(part)]
-        return "\n\n".join(parts)
+        head = [f"{b}/{m}" for b, m in headlines(specs).items()]
+        parts = ["## Overview: the headline metric of each benchmark", markdown(overview(table, specs, unfit)),
+                 unfit_notes(head, unfit)]
+        for bench, part in per_benchmark(table, specs, unfit).items():
+            parts += [f"## {_md_text(bench)}", markdown(part), unfit_notes([f"{bench}/{m}" for m in specs[bench]], unfit)]
+        return "\n\n".join(p for p in parts if p)
     raise ValueError(f"unknown leaderboard format {fmt!r}; use md or csv")
 
 

@@ -78,7 +78,8 @@ class Whisper:
     """OpenAI Whisper (openai-whisper), greedy or beam decoding of batched 30 s windows.
 
     ``model`` is a model name (``tiny``, ``base``, ``small``, ``medium``, ``large-v3``,
-    ``turbo``, ...) looked up in ``download_root``, or a path to a ``.pt`` checkpoint.
+    ``turbo``, ...) looked up in ``download_root``, or a path to a ``.pt`` checkpoint;
+    ``checkpoint``, when given, is the ``.pt`` file of ``model`` to load (found by :mod:`dasb.weights`).
     Tests pass ``module``, an already built :class:`whisper.model.Whisper`.
     """
 
@@ -91,9 +92,11 @@ class Whisper:
         beam_size: int | None = None,
         sample_len: int | None = None,
         device: str = "cpu",
+        checkpoint: str | None = None,
         module: Any = None,
     ) -> None:
         self.whisper = _require_whisper()
+        self.checkpoint = checkpoint
         self.name, self.language, self.batch_size = model, language, batch_size
         self.beam_size, self.sample_len, self.device = beam_size, sample_len, device
         self.download_root = download_root or str(whisper_dir())
@@ -106,7 +109,8 @@ class Whisper:
 
     def _load(self) -> Any:
         try:
-            return self.whisper.load_model(self.name, device=self.device, download_root=self.download_root)
+            return self.whisper.load_model(self.checkpoint or self.name, device=self.device,
+                                           download_root=self.download_root)
         except Exception as err:
             raise RuntimeError(
                 f"cannot load Whisper model {self.name!r} ({type(err).__name__}: {err}); provide the checkpoint "

@@ -6,18 +6,17 @@ cosine similarity of two utterances is the dot product of their embeddings.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from dasb.settings import ecapa_dir
 from dasb.threads import torch_threads
+from dasb.weights.judges import ECAPA_REPO as ECAPA_SOURCE
+from dasb.weights.judges import ECAPA_REVISION
 
 SAMPLE_RATE = 16000
-ECAPA_SOURCE = "speechbrain/spkrec-ecapa-voxceleb"
-# Commit of the hub repository that about ten public projects pin (revision links, cache snapshot paths),
-# none naming another commit; not checked against the hub from here.
-ECAPA_REVISION = "0f99f2d0ebe89ac095bcc5903c4dd8f72b367286"
 
 
 class SpeakerEncoder(Protocol):
@@ -84,14 +83,18 @@ class Ecapa:
     ) -> None:
         try:
             from speechbrain.inference.speaker import EncoderClassifier
+            from speechbrain.utils.fetching import FetchConfig
         except ImportError as err:
             raise ImportError("the ECAPA speaker encoder needs speechbrain: pip install 'dasb[speechbrain]'") from err
         self.source, self.revision = source, revision
         self.savedir = savedir or str(ecapa_dir())
         if classifier is None:
+            # A local copy's hyperparams name the hub repository as where the checkpoints are: point it here.
+            local = {"pretrained_path": source} if Path(source).is_dir() else {}
             try:
                 classifier = EncoderClassifier.from_hparams(
-                    source=source, revision=revision, savedir=self.savedir, run_opts={"device": device}
+                    source=source, savedir=self.savedir, run_opts={"device": device}, overrides=local,
+                    fetch_config=FetchConfig(revision=revision),  # speechbrain 1.x takes the revision here
                 )
             except Exception as err:
                 raise RuntimeError(

@@ -1,7 +1,7 @@
 """``dasb weights list|fetch|verify [NAMES | --suite S]``: what is here, get what is missing, check it.
 
-NAMES are tokenizer cards or pinned file sets (``lyra-v2``, ``nisqa``); without NAMES or
-``--suite``, ``list`` and ``verify`` cover every card and file set. ``list`` and ``verify``
+NAMES are tokenizer cards, pinned file sets (``lyra-v2``, ``nisqa``) or judge models (``whisper-base``,
+``ecapa``); without NAMES or ``--suite``, ``list`` and ``verify`` cover all of them. ``list`` and ``verify``
 never touch the network.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dasb.weights.base import WeightsCorrupt, WeightsUnavailable
 from dasb.weights.catalog import Source, card_sources
 from dasb.weights.files import FILESETS, FileSet, UrlFile
 from dasb.weights.hub import HubSource, snapshot_commit
+from dasb.weights.judges import JUDGE_WEIGHTS, WhisperCheckpoint
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ def entries(names: list[str] | None = None, suite: str | None = None) -> list[En
     for name in wanted:
         if name in FILESETS and name not in cards:
             out.append(Entry(name, FILESETS[name]))
+        elif name in JUDGE_WEIGHTS and name not in cards:
+            out.append(Entry(name, JUDGE_WEIGHTS[name]))
         elif name in cards:
             if cards[name].status != "available":
                 out.append(Entry(name, None, f"unavailable: {cards[name].reason}"))
@@ -46,10 +49,11 @@ def entries(names: list[str] | None = None, suite: str | None = None) -> list[En
             sources = card_sources(cards[name])
             out.extend([Entry(name, s) for s in sources] or [Entry(name, None, "needs no downloaded weights")])
         else:
-            raise RegistryError(unknown_name_message("tokenizer or weights set", name, [*cards, *FILESETS]))
+            raise RegistryError(unknown_name_message("tokenizer or weights set", name, [*cards, *FILESETS, *JUDGE_WEIGHTS]))
     if not names:  # file sets no card uses (metric models such as NISQA)
         used = {e.source.name for e in out if isinstance(e.source, FileSet)}
         out += [Entry(n, s) for n, s in FILESETS.items() if n not in used]
+        out += [Entry(n, s) for n, s in JUDGE_WEIGHTS.items()]  # ASR and speaker judges
     return out
 
 
@@ -110,7 +114,10 @@ def verify(items: list[Entry], missing_is_error: bool) -> list[str]:
 
 
 def _pinned(src: Source, where: Path) -> bool:
-    """Whether ``verify`` had reference hashes: a pinned file set or URL file, or a Hugging Face cache snapshot."""
+    """Whether ``verify`` had reference hashes: a pinned file set or URL file, a Whisper checkpoint, or a Hugging
+    Face cache snapshot."""
+    if isinstance(src, WhisperCheckpoint):
+        return True
     if isinstance(src, (FileSet, UrlFile)):
         return isinstance(src, FileSet) or src.sha256 is not None
     return isinstance(src, HubSource) and snapshot_commit(str(where / src.probe)) is not None
