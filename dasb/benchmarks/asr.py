@@ -4,7 +4,10 @@ An ASR backend transcribes the original and the decoded audio of each
 utterance. ``wer``/``cer`` score the decoded audio's transcript against the
 reference text; ``dwer``/``dcer`` score it against the transcript of the
 original audio, i.e. the intelligibility the tokenizer loses, with the
-recogniser's own errors factored out. Rates are corpus-level (edits summed over
+recogniser's own errors factored out. Utterances whose original the recogniser
+cannot transcribe (no words, or WER above ``max_original_wer``) are left out of
+``dwer``/``dcer``, whose reference would be noise; the ground-truth row counts
+them (``dropped``). Rates are corpus-level (edits summed over
 utterances, divided by summed reference lengths) with a 95% bootstrap interval
 over utterances. The original audio's ``wer``/``cer`` form the ground-truth row.
 Transcripts are cached by audio content, so the originals are recognised once
@@ -23,10 +26,13 @@ from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.text import EditCounts, char_edits, word_edits
-from dasb.models.asr import SAMPLE_RATE, ASRBackend, make_asr
+from dasb.models.asr import SAMPLE_RATE, ASRBackend, asr_config, make_asr
 from dasb.provenance import judge_identity
 from dasb.stats import summarize_ratio
 from dasb.tokenizers.base import AudioTokenizer
+
+
+RATES = ("wer", "cer", "dwer", "dcer")
 
 
 class ASR(CorpusBenchmark):
@@ -34,7 +40,8 @@ class ASR(CorpusBenchmark):
 
     Settings: ``backend`` ("pocketsphinx" | "whisper"), ``options`` (keyword
     arguments of the backend, e.g. ``{model: small, language: en}``),
-    ``max_utterances`` (taken round-robin over speakers).
+    ``max_utterances`` (taken round-robin over speakers), ``max_original_wer`` (utterances whose
+    original the judge transcribes worse than this are left out of dwer/dcer).
     """
 
     name = "asr"
@@ -43,8 +50,9 @@ class ASR(CorpusBenchmark):
     needs_text = True
     ground_truth = True
 
-    def __init__(self, backend: str = "pocketsphinx", options: dict[str, Any] | None = None, **settings: Any) -> None:
-        super().__init__(backend=backend, options=dict(options or {}), **settings)
+    def __init__(self, backend: str = "pocketsphinx", options: dict[str, Any] | None = None,
+                 max_original_wer: float = 0.5, **settings: Any) -> None:
+        super().__init__(backend=backend, options=dict(options or {}), max_original_wer=max_original_wer, **settings)
         self._asr: ASRBackend | None = None
         self._transcripts: dict[str, str] = {}
 
@@ -52,10 +60,15 @@ class ASR(CorpusBenchmark):
         what = {"wer": "word error rate against the transcript", "cer": "character error rate against the transcript",
                 "dwer": "word error rate against the ASR transcript of the original audio",
                 "dcer": "character error rate against the ASR transcript of the original audio"}
-        return spec_table(*(MetricSpec(m, LOWER, "ratio", 0.0, None, "ratio", m == "dwer", d) for m, d in what.items()))
+        dropped = MetricSpec("dropped", None, "utterances", 0.0, None, "corpus", False,
+                             "utterances left out of dwer/dcer: the judge cannot transcribe their original "
+                             "(no words, or WER above max_original_wer); a ground-truth row")
+        return spec_table(*(MetricSpec(m, LOWER, "ratio", 0.0, None, "ratio", m == "dwer", d) for m, d in what.items()),
+                          dropped)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "judge": judge_identity(self.settings["backend"], self.settings["options"])}
+        backend, options = self.settings["backend"], self.settings["options"]
+        return {**super().config(), "judge": {**judge_identity(backend, options), "config": asr_config(backend, options)}}
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         """Utterances with transcripts, round-robin over speakers, distinct sentences first.
@@ -91,31 +104,55 @@ class ASR(CorpusBenchmark):
         items = [it for it in items if it.utterance.text]
         if not items:
             raise ValueError("the asr benchmark needs utterances with transcripts")
-        skipped = [Result(m, None, uid, "skipped", "no transcript") for uid in untranscribed for m in self.metrics()]
+        skipped = [Result(m, None, uid, "skipped", "no transcript") for uid in untranscribed for m in RATES]
         originals = self.transcribe([resample(it.reference, it.sample_rate, SAMPLE_RATE) for it in items])
         decoded = self.transcribe([resample(it.decoded, it.sample_rate, SAMPLE_RATE) for it in items])
         norm = self._asr.normalize
         scores: dict[tuple[str | None, str], list[EditCounts]] = {}
         results: list[Result] = []
+        dropped: list[str] = []
         for it, orig, dec in zip(items, originals, decoded):
             text, uid = it.utterance.text, it.utterance.id
             rows = {
                 (None, "wer"): (word_edits(text, dec, norm), dec),
                 (None, "cer"): (char_edits(text, dec, norm), None),
-                (None, "dwer"): (word_edits(orig, dec, norm), None),
-                (None, "dcer"): (char_edits(orig, dec, norm), None),
                 (GROUND_TRUTH, "wer"): (word_edits(text, orig, norm), orig),
                 (GROUND_TRUTH, "cer"): (char_edits(text, orig, norm), None),
             }
+            unfit = self._unfit(rows[GROUND_TRUTH, "wer"][0], orig)
+            if unfit:
+                dropped.append(uid)
+                results += [Result(m, None, uid, "skipped", unfit) for m in ("dwer", "dcer")]
+            else:
+                rows[None, "dwer"] = (word_edits(orig, dec, norm), None)
+                rows[None, "dcer"] = (char_edits(orig, dec, norm), None)
             for (row, metric), (counts, hyp) in rows.items():
                 scores.setdefault((row, metric), []).append(counts)
                 if counts.length > 0:
                     note = None if hyp is None else f"hypothesis: {hyp!r}"
                     results.append(Result(metric, counts.rate, uid, message=note, row=row))
-        note = f"{len(untranscribed)} utterance(s) without a transcript not scored" if untranscribed else None
+        notes = {m: f"{len(untranscribed)} utterance(s) without a transcript not scored" if untranscribed else None
+                 for m in RATES}
+        if dropped:
+            for m in ("dwer", "dcer"):
+                notes[m] = "; ".join(filter(None, [notes[m], f"{len(dropped)} of {len(items)} utterance(s) dropped: "
+                                                   "the judge cannot transcribe their original"]))
         for (row, metric), counts in scores.items():
-            results.append(_corpus_rate(metric, counts, row, note))
+            results.append(_corpus_rate(metric, counts, row, notes[metric]))
+        results.append(Result("dropped", float(len(dropped)), None, "ok",
+                              f"dropped: {', '.join(dropped)}" if dropped else None, n=len(items), row=GROUND_TRUTH))
         return skipped + results
+
+    def _unfit(self, truth: EditCounts, original: str) -> str | None:
+        """Why dWER/dCER cannot use an utterance whose original the judge transcribed as ``original``
+        with ``truth`` edits against the transcript, or None when it can."""
+        assert self._asr is not None
+        if not self._asr.normalize(original).split():
+            return "the judge heard no words in the original"
+        limit = self.settings["max_original_wer"]
+        if truth.rate > limit:
+            return f"the judge's WER on the original is {truth.rate:.2f} (> max_original_wer {limit:g})"
+        return None
 
 
 def _corpus_rate(metric: str, counts: list[EditCounts], row: str | None, note: str | None = None) -> Result:
