@@ -39,12 +39,14 @@ class ASR(CorpusBenchmark):
     """dWER/dCER and WER/CER of decoded audio with PocketSphinx (default) or Whisper.
 
     Settings: ``backend`` ("pocketsphinx" | "whisper"), ``options`` (keyword
-    arguments of the backend, e.g. ``{model: small, language: en}``),
+    arguments of the backend, e.g. ``{model: small, language: en}`` for Whisper or
+    ``{sample_rate: 8000, features: {upperf: 3800}}`` for PocketSphinx),
     ``max_utterances`` (taken round-robin over speakers), ``max_original_wer`` (utterances whose
     original the judge transcribes worse than this are left out of dwer/dcer).
     """
 
     name = "asr"
+    version = 2  # 2: dwer/dcer leave out utterances the judge cannot transcribe on the original
     needs_decoded = True
     needs_tokens = False
     needs_text = True
