@@ -53,7 +53,7 @@ class ASR(CorpusBenchmark):
     ground_truth = True
 
     def __init__(self, backend: str = "pocketsphinx", options: dict[str, Any] | None = None,
-                 max_original_wer: float = 0.5, **settings: Any) -> None:
+                 max_original_wer: float = 0.75, **settings: Any) -> None:
         super().__init__(backend=backend, options=dict(options or {}), max_original_wer=max_original_wer, **settings)
         self._asr: ASRBackend | None = None
         self._transcripts: dict[str, str] = {}
