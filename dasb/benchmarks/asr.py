@@ -4,7 +4,10 @@ An ASR backend transcribes the original and the decoded audio of each
 utterance. ``wer``/``cer`` score the decoded audio's transcript against the
 reference text; ``dwer``/``dcer`` score it against the transcript of the
 original audio, i.e. the intelligibility the tokenizer loses, with the
-recogniser's own errors factored out. Rates are corpus-level (edits summed over
+recogniser's own errors factored out. Utterances whose original the recogniser
+cannot transcribe (no words, or WER above ``max_original_wer``) are left out of
+``dwer``/``dcer``, whose reference would be noise; the ground-truth row counts
+them (``dropped``). Rates are corpus-level (edits summed over
 utterances, divided by summed reference lengths) with a 95% bootstrap interval
 over utterances. The original audio's ``wer``/``cer`` form the ground-truth row;
 the judge's fitness controls (:data:`dasb.specs.JUDGE_FITNESS`: the original with
@@ -29,10 +32,13 @@ from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.text import EditCounts, char_edits, word_edits
-from dasb.models.asr import SAMPLE_RATE, ASRBackend, make_asr
+from dasb.models.asr import SAMPLE_RATE, ASRBackend, asr_config, make_asr
 from dasb.models.judges import AUTO, Judge, choose_asr
 from dasb.stats import summarize_ratio
 from dasb.tokenizers.base import AudioTokenizer
+
+
+RATES = ("wer", "cer", "dwer", "dcer")
 
 
 class ASR(CorpusBenchmark):
@@ -40,17 +46,21 @@ class ASR(CorpusBenchmark):
 
     Settings: ``backend`` ("auto": Whisper when its weights are here or can be fetched, else
     PocketSphinx; or "pocketsphinx" | "whisper"), ``options`` (keyword arguments of the backend,
-    e.g. ``{model: small, language: en}``), ``max_utterances`` (taken round-robin over speakers).
+    e.g. ``{model: small, language: en}`` for Whisper or ``{sample_rate: 8000, features: {upperf: 3800}}``
+    for PocketSphinx), ``max_utterances`` (taken round-robin over speakers), ``max_original_wer``
+    (utterances whose original the judge transcribes worse than this are left out of dwer/dcer).
     """
 
     name = "asr"
+    version = 2  # 2: dwer/dcer leave out utterances the judge cannot transcribe on the original
     needs_decoded = True
     needs_tokens = False
     needs_text = True
     ground_truth = True
 
-    def __init__(self, backend: str = AUTO, options: dict[str, Any] | None = None, **settings: Any) -> None:
-        super().__init__(backend=backend, options=dict(options or {}), **settings)
+    def __init__(self, backend: str = AUTO, options: dict[str, Any] | None = None,
+                 max_original_wer: float = 0.75, **settings: Any) -> None:
+        super().__init__(backend=backend, options=dict(options or {}), max_original_wer=max_original_wer, **settings)
         self._asr: ASRBackend | None = None
         self._judge: Judge | None = None
         self._transcripts: dict[str, str] = {}
@@ -59,7 +69,11 @@ class ASR(CorpusBenchmark):
         what = {"wer": "word error rate against the transcript", "cer": "character error rate against the transcript",
                 "dwer": "word error rate against the ASR transcript of the original audio",
                 "dcer": "character error rate against the ASR transcript of the original audio"}
-        return spec_table(*(MetricSpec(m, LOWER, "ratio", 0.0, None, "ratio", m == "dwer", d) for m, d in what.items()))
+        dropped = MetricSpec("dropped", None, "utterances", 0.0, None, "corpus", False,
+                             "utterances left out of dwer/dcer: the judge cannot transcribe their original "
+                             "(no words, or WER above max_original_wer); a ground-truth row")
+        return spec_table(*(MetricSpec(m, LOWER, "ratio", 0.0, None, "ratio", m == "dwer", d) for m, d in what.items()),
+                          dropped)
 
     @property
     def judge(self) -> Judge:
@@ -71,7 +85,8 @@ class ASR(CorpusBenchmark):
     def config(self) -> dict[str, Any]:
         j = self.judge
         # The resolved judge, not "auto", so that the same recogniser gives the same keys however it was named.
-        return {**super().config(), "backend": j.backend, "options": j.identity_options(), "judge": j.identity()}
+        return {**super().config(), "backend": j.backend, "options": j.identity_options(),
+                "judge": {**j.identity(), "config": asr_config(j.backend, j.identity_options())}}
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         """Utterances with transcripts, round-robin over speakers, distinct sentences first.
@@ -108,7 +123,7 @@ class ASR(CorpusBenchmark):
         items = [it for it in items if it.utterance.text]
         if not items:
             raise ValueError("the asr benchmark needs utterances with transcripts")
-        skipped = [Result(m, None, uid, "skipped", "no transcript") for uid in untranscribed for m in self.metrics()]
+        skipped = [Result(m, None, uid, "skipped", "no transcript") for uid in untranscribed for m in RATES]
         originals = self.transcribe([resample(it.reference, it.sample_rate, SAMPLE_RATE) for it in items])
         heard = {None: self.transcribe([resample(it.decoded, it.sample_rate, SAMPLE_RATE) for it in items])}
         if tokenizer is None:  # the original audio's pass: also the judge's controls
@@ -117,29 +132,55 @@ class ASR(CorpusBenchmark):
                 heard[c.name] = self.transcribe([resample(w, it.sample_rate, SAMPLE_RATE) for w, it in zip(waves, items)])
         scores: dict[tuple[str | None, str], list[EditCounts]] = {}
         results: list[Result] = []
+        dropped: list[str] = []
         for i, (it, orig) in enumerate(zip(items, originals)):
-            rows = {(GROUND_TRUTH, "wer"): (word_edits(it.utterance.text, orig, self._asr.normalize), orig),
-                    (GROUND_TRUTH, "cer"): (char_edits(it.utterance.text, orig, self._asr.normalize), None)}
+            text, uid = it.utterance.text, it.utterance.id
+            rows = {(GROUND_TRUTH, "wer"): (word_edits(text, orig, self._asr.normalize), orig),
+                    (GROUND_TRUTH, "cer"): (char_edits(text, orig, self._asr.normalize), None)}
+            unfit = self._unfit(rows[GROUND_TRUTH, "wer"][0], orig)
+            if unfit:
+                dropped.append(uid)
+                results += [Result(m, None, uid, "skipped", unfit, row=row) for row in heard for m in ("dwer", "dcer")]
             for row, hyps in heard.items():
-                rows.update(self._rows(row, it.utterance.text, orig, hyps[i]))
+                rows.update(self._rows(row, text, orig, hyps[i], with_d=not unfit))
             for (row, metric), (counts, hyp) in rows.items():
                 scores.setdefault((row, metric), []).append(counts)
                 if counts.length > 0:
                     note = None if hyp is None else f"hypothesis: {hyp!r}"
-                    results.append(Result(metric, counts.rate, it.utterance.id, message=note, row=row))
-        notes = [self.judge.describe(self.name)]
-        if untranscribed:
-            notes.append(f"{len(untranscribed)} utterance(s) without a transcript not scored")
+                    results.append(Result(metric, counts.rate, uid, message=note, row=row))
+        judge = self.judge.describe(self.name)
+        notes = {m: "; ".join(filter(None, [judge, f"{len(untranscribed)} utterance(s) without a transcript not scored"
+                                            if untranscribed else None])) for m in RATES}
+        if dropped:
+            for m in ("dwer", "dcer"):
+                notes[m] += f"; {len(dropped)} of {len(items)} utterance(s) dropped: the judge cannot transcribe their original"
         for (row, metric), counts in scores.items():
-            results.append(_corpus_rate(metric, counts, row, "; ".join(notes)))
+            results.append(_corpus_rate(metric, counts, row, notes[metric]))
+        results.append(Result("dropped", float(len(dropped)), None, "ok",
+                              f"dropped: {', '.join(dropped)}" if dropped else None, n=len(items), row=GROUND_TRUTH))
         return skipped + results
 
-    def _rows(self, row: str | None, text: str, orig: str, dec: str) -> dict[tuple[str | None, str], tuple[EditCounts, str | None]]:
-        """The four rates of one utterance as heard in ``row`` (the tokenizer's decoded audio, or a control)."""
+    def _rows(self, row: str | None, text: str, orig: str, dec: str,
+              with_d: bool) -> dict[tuple[str | None, str], tuple[EditCounts, str | None]]:
+        """The rates of one utterance as heard in ``row`` (the tokenizer's decoded audio, or a control);
+        dwer/dcer only ``with_d`` (the judge could transcribe the original)."""
         assert self._asr is not None
         norm = self._asr.normalize
-        return {(row, "wer"): (word_edits(text, dec, norm), dec), (row, "cer"): (char_edits(text, dec, norm), None),
-                (row, "dwer"): (word_edits(orig, dec, norm), None), (row, "dcer"): (char_edits(orig, dec, norm), None)}
+        rows = {(row, "wer"): (word_edits(text, dec, norm), dec), (row, "cer"): (char_edits(text, dec, norm), None)}
+        if with_d:
+            rows.update({(row, "dwer"): (word_edits(orig, dec, norm), None), (row, "dcer"): (char_edits(orig, dec, norm), None)})
+        return rows
+
+    def _unfit(self, truth: EditCounts, original: str) -> str | None:
+        """Why dWER/dCER cannot use an utterance whose original the judge transcribed as ``original``
+        with ``truth`` edits against the transcript, or None when it can."""
+        assert self._asr is not None
+        if not self._asr.normalize(original).split():
+            return "the judge heard no words in the original"
+        limit = self.settings["max_original_wer"]
+        if truth.rate > limit:
+            return f"the judge's WER on the original is {truth.rate:.2f} (> max_original_wer {limit:g})"
+        return None
 
 
 def _corpus_rate(metric: str, counts: list[EditCounts], row: str | None, note: str | None = None) -> Result:

@@ -8,10 +8,13 @@ Whisper's 30 s input window is tiled with equal windows of at most 30 s.
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from dasb.audio import resample
 from dasb.metrics.text import normalize_text
 from dasb.settings import whisper_dir
 
@@ -33,20 +36,30 @@ class ASRBackend(Protocol):
 
 
 class PocketSphinx:
-    """CMU PocketSphinx 5 with the en-us acoustic and language models shipped in its wheel."""
+    """CMU PocketSphinx 5 with the en-us acoustic and language models shipped in its wheel.
 
-    def __init__(self, **decoder_options: Any) -> None:
+    ``sample_rate`` is the rate the decoder's front end runs at (input is resampled
+    to it); ``features`` overrides entries of the acoustic model's ``feat.params``
+    (e.g. ``{"upperf": 4000}``), which PocketSphinx would otherwise apply over any
+    option given; the other keywords are decoder options (``lw``, ``beam``, ...).
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, features: dict[str, Any] | None = None,
+                 **decoder_options: Any) -> None:
         try:
             from pocketsphinx import Decoder
         except ImportError as err:
             raise ImportError("the pocketsphinx ASR backend needs pocketsphinx: pip install 'dasb[asr]'") from err
-        self.options = decoder_options
-        self._decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **decoder_options)
+        self.identity = pocketsphinx_config(sample_rate, features, **decoder_options)
+        self.sample_rate = sample_rate
+        with tempfile.TemporaryDirectory() as tmp:  # the decoder reads the file once, at construction
+            params = Path(tmp) / "feat.params"
+            params.write_text("".join(f"-{k} {v}\n" for k, v in self.identity["features"].items()))
+            self._decoder = Decoder(samprate=sample_rate, featparams=str(params), loglevel="FATAL",
+                                    **decoder_options)
 
     def config(self) -> dict[str, Any]:
-        import pocketsphinx
-
-        return {"backend": "pocketsphinx", "version": pocketsphinx.__version__, **self.options}
+        return self.identity
 
     def normalize(self, text: str) -> str:
         return normalize_text(text)
@@ -54,6 +67,7 @@ class PocketSphinx:
     def transcribe(self, waves: list[np.ndarray]) -> list[str]:
         out = []
         for wave in waves:
+            wave = resample(wave, SAMPLE_RATE, self.sample_rate)
             pcm = (np.clip(wave, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
             self._decoder.start_utt()
             self._decoder.process_raw(pcm, full_utt=True)
@@ -61,6 +75,33 @@ class PocketSphinx:
             hyp = self._decoder.hyp()
             out.append(hyp.hypstr if hyp is not None else "")
         return out
+
+
+def _bundled_features() -> dict[str, str]:
+    """The ``feat.params`` of the en-us acoustic model in the pocketsphinx wheel, without leading dashes."""
+    import pocketsphinx
+
+    path = Path(pocketsphinx.__file__).parent / "model" / "en-us" / "en-us" / "feat.params"
+    pairs = (line.split(None, 1) for line in path.read_text().splitlines() if line.strip())
+    return {key.lstrip("-"): value.strip() for key, value in pairs}
+
+
+def pocketsphinx_config(sample_rate: int = SAMPLE_RATE, features: dict[str, Any] | None = None,
+                        **decoder_options: Any) -> dict[str, Any]:
+    """Everything that changes PocketSphinx's transcripts, computed without loading it: the package
+    version, the front end's sample rate, the acoustic features in effect and the decoder options."""
+    from importlib.metadata import version
+
+    effective = _bundled_features()
+    unknown = sorted(set(features or {}) - set(effective))
+    if unknown:
+        raise ValueError(f"unknown PocketSphinx feature parameter(s) {unknown}; known: {sorted(effective)}")
+    effective.update({k: str(v) for k, v in (features or {}).items()})
+    upperf = float(effective["upperf"])
+    if upperf >= sample_rate / 2:
+        raise ValueError(f"PocketSphinx upperf {upperf:g} Hz must be below half the sample rate ({sample_rate} Hz)")
+    return {"backend": "pocketsphinx", "version": version("pocketsphinx"), "sample_rate": sample_rate,
+            "features": effective, "options": dict(sorted(decoder_options.items()))}
 
 
 def split_windows(wave: np.ndarray, seconds: float = WHISPER_WINDOW_SECONDS) -> list[np.ndarray]:
@@ -167,3 +208,11 @@ def make_asr(backend: str, **options: Any) -> ASRBackend:
     if backend not in BACKENDS:
         raise ValueError(f"unknown ASR backend {backend!r}; known: {', '.join(BACKENDS)}")
     return BACKENDS[backend](**options)
+
+
+def asr_config(backend: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The configuration in effect for ``backend`` with ``options``, defaults included, without loading
+    the model: what record keys must hold beyond the options a suite states."""
+    if backend == "pocketsphinx":
+        return pocketsphinx_config(**options)
+    return dict(options)
