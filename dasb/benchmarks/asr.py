@@ -16,20 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from dasb.audio import content_hash, resample
-from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.audio import resample
+from dasb.benchmarks.base import Item, JudgedBenchmark, Result
 from dasb.specs import LOWER, MetricSpec, spec_table
 from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.text import EditCounts, char_edits, word_edits
 from dasb.models.asr import SAMPLE_RATE, ASRBackend, make_asr
-from dasb.provenance import judge_identity
 from dasb.stats import summarize_ratio
 from dasb.tokenizers.base import AudioTokenizer
 
 
-class ASR(CorpusBenchmark):
+class ASR(JudgedBenchmark):
     """dWER/dCER and WER/CER of decoded audio with PocketSphinx (default) or Whisper.
 
     Settings: ``backend`` ("pocketsphinx" | "whisper"), ``options`` (keyword
@@ -38,24 +37,15 @@ class ASR(CorpusBenchmark):
     """
 
     name = "asr"
-    needs_decoded = True
-    needs_tokens = False
     needs_text = True
-    ground_truth = True
-
-    def __init__(self, backend: str = "pocketsphinx", options: dict[str, Any] | None = None, **settings: Any) -> None:
-        super().__init__(backend=backend, options=dict(options or {}), **settings)
-        self._asr: ASRBackend | None = None
-        self._transcripts: dict[str, str] = {}
+    judge = ("backend", "pocketsphinx")
+    make_judge = staticmethod(make_asr)
 
     def metrics(self) -> dict[str, MetricSpec]:
         what = {"wer": "word error rate against the transcript", "cer": "character error rate against the transcript",
                 "dwer": "word error rate against the ASR transcript of the original audio",
                 "dcer": "character error rate against the ASR transcript of the original audio"}
         return spec_table(*(MetricSpec(m, LOWER, "ratio", 0.0, None, "ratio", m == "dwer", d) for m, d in what.items()))
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "judge": judge_identity(self.settings["backend"], self.settings["options"])}
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         """Utterances with transcripts, round-robin over speakers, distinct sentences first.
@@ -71,22 +61,13 @@ class ASR(CorpusBenchmark):
         untranscribed = [u for u in utterances if not u.text]
         return spread_over_speakers(fresh + repeated, self.settings.get("max_utterances")) + untranscribed
 
-    def setup(self) -> None:
-        if self._asr is None:
-            self._asr = make_asr(self.settings["backend"], **self.settings["options"])
-
     def transcribe(self, waves: list[np.ndarray]) -> list[str]:
         """Transcripts of 16 kHz waveforms, recognising only audio not seen before."""
-        assert self._asr is not None, "setup() loads the ASR backend"
-        keys = [content_hash(w, SAMPLE_RATE) for w in waves]
-        todo = {k: w for k, w in zip(keys, waves) if k not in self._transcripts}
-        if todo:
-            self._transcripts.update(zip(todo, self._asr.transcribe(list(todo.values()))))
-        return [self._transcripts[k] for k in keys]
+        assert self._judge is not None, "setup() loads the ASR backend"
+        return self.judge_once(waves, SAMPLE_RATE, self._judge.transcribe)
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         self.setup()
-        assert self._asr is not None
         untranscribed = [it.utterance.id for it in items if not it.utterance.text]
         items = [it for it in items if it.utterance.text]
         if not items:
@@ -94,7 +75,7 @@ class ASR(CorpusBenchmark):
         skipped = [Result(m, None, uid, "skipped", "no transcript") for uid in untranscribed for m in self.metrics()]
         originals = self.transcribe([resample(it.reference, it.sample_rate, SAMPLE_RATE) for it in items])
         decoded = self.transcribe([resample(it.decoded, it.sample_rate, SAMPLE_RATE) for it in items])
-        norm = self._asr.normalize
+        norm = self._judge.normalize
         scores: dict[tuple[str | None, str], list[EditCounts]] = {}
         results: list[Result] = []
         for it, orig, dec in zip(items, originals, decoded):

@@ -18,8 +18,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from dasb.audio import content_hash
 from dasb.data.corpus import Utterance
 from dasb.decode_inputs import DecodeInputs
+from dasb.provenance import judge_identity
 from dasb.specs import MetricSpec, check_settings, check_specs
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
@@ -54,7 +56,7 @@ class Result:
     utterance: str | None = None
     status: str = "ok"
     message: str | None = None
-    stderr: float | None = None
+    stderr: float | None = None  # aggregate rows: standard error, 95% interval, count
     ci_low: float | None = None
     ci_high: float | None = None
     n: int | None = None
@@ -165,3 +167,49 @@ def check_benchmark(name: str, cls: Any) -> None:
         odd = [m for m, s in specs.items() if s.aggregation != "mean"]
         if odd:
             raise ValueError(f"per-utterance benchmarks are aggregated as means; {odd} declare otherwise")
+
+
+class JudgedBenchmark(CorpusBenchmark):
+    """A corpus benchmark whose numbers come from a judge model (an ASR backend, a speaker encoder) chosen by
+    a setting (``judge``: the setting's name and default) with keyword ``options``; it also scores the
+    original audio (ground truth).
+
+    The judge's outputs are memoised by audio content, so the originals are judged once per process
+    however many tokenizers run.
+    """
+
+    needs_decoded = True
+    needs_tokens = False
+    ground_truth = True
+    judge: ClassVar[tuple[str, str]]  # (setting, default judge)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.extra_settings = {cls.judge[0]: str}  # the judge's setting joins the settings schema
+
+    def __init__(self, options: dict[str, Any] | None = None, **settings: Any) -> None:
+        setting, default = self.judge
+        super().__init__(**{setting: settings.pop(setting, default)}, options=dict(options or {}), **settings)
+        self._judge: Any = None
+        self._judged: dict[str, Any] = {}
+
+    @staticmethod
+    @abstractmethod
+    def make_judge(name: str, **options: Any) -> Any:
+        """The judge named by the setting, built with ``options``."""
+
+    def config(self) -> dict[str, Any]:
+        judge = judge_identity(self.settings[self.judge[0]], self.settings["options"])
+        return {**super().config(), "judge": judge}
+
+    def setup(self) -> None:
+        if self._judge is None:
+            self._judge = self.make_judge(self.settings[self.judge[0]], **self.settings["options"])
+
+    def judge_once(self, waves: list[np.ndarray], rate: int, judge: Any) -> list[Any]:
+        """``judge(waves)`` computed only for audio not judged before (by content at ``rate``)."""
+        keys = [content_hash(w, rate) for w in waves]
+        todo = {k: w for k, w in zip(keys, waves) if k not in self._judged}
+        if todo:
+            self._judged.update(zip(todo, judge(list(todo.values()))))
+        return [self._judged[k] for k in keys]

@@ -16,20 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from dasb.audio import content_hash, resample
-from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.audio import resample
+from dasb.benchmarks.base import Item, JudgedBenchmark, Result
 from dasb.specs import HIGHER, LOWER, MetricSpec, spec_table
 from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.verification import equal_error_rate
 from dasb.models.speaker import SAMPLE_RATE, SpeakerEncoder, make_speaker_encoder
-from dasb.provenance import judge_identity
 from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 
 
-class Speaker(CorpusBenchmark):
+class Speaker(JudgedBenchmark):
     """Speaker similarity (Resemblyzer by default, or ECAPA-TDNN) and EER on decoded audio.
 
     Settings: ``encoder`` ("resemblyzer" | "ecapa"), ``options`` (keyword arguments of
@@ -37,15 +36,9 @@ class Speaker(CorpusBenchmark):
     """
 
     name = "speaker"
-    needs_decoded = True
-    needs_tokens = False
     needs_speaker = True
-    ground_truth = True
-
-    def __init__(self, encoder: str = "resemblyzer", options: dict[str, Any] | None = None, **settings: Any) -> None:
-        super().__init__(encoder=encoder, options=dict(options or {}), **settings)
-        self._encoder: SpeakerEncoder | None = None
-        self._embeddings: dict[str, np.ndarray] = {}
+    judge = ("encoder", "resemblyzer")
+    make_judge = staticmethod(make_speaker_encoder)
 
     def metrics(self) -> dict[str, MetricSpec]:
         return spec_table(
@@ -54,24 +47,13 @@ class Speaker(CorpusBenchmark):
             MetricSpec("eer", LOWER, "fraction", 0.0, 1.0, "corpus", False,
                        "equal error rate of same/different-speaker trials on decoded audio"))
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "judge": judge_identity(self.settings["encoder"], self.settings["options"])}
-
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         return spread_over_speakers(utterances, self.settings.get("max_utterances"))
 
-    def setup(self) -> None:
-        if self._encoder is None:
-            self._encoder = make_speaker_encoder(self.settings["encoder"], **self.settings["options"])
-
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         """Unit-norm embeddings of 16 kHz waveforms, computing only those not seen before."""
-        assert self._encoder is not None, "setup() loads the speaker encoder"
-        keys = [content_hash(w, SAMPLE_RATE) for w in waves]
-        todo = {k: w for k, w in zip(keys, waves) if k not in self._embeddings}
-        if todo:
-            self._embeddings.update(zip(todo, self._encoder.embed(list(todo.values()))))
-        return np.stack([self._embeddings[k] for k in keys])
+        assert self._judge is not None, "setup() loads the speaker encoder"
+        return np.stack(self.judge_once(waves, SAMPLE_RATE, self._judge.embed))
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         self.setup()

@@ -110,11 +110,11 @@ class TokenTransformer(nn.Module):
 class TrainConfig:
     """Model size and training budget."""
 
-    context: int = 128
+    context: int = 128  # tokens per training window
     dim: int = 64
     layers: int = 2
     heads: int = 4
-    steps: int = 150
+    steps: int = 150  # optimiser steps
     batch_size: int = 16
     lr: float = 2e-3
     threads: int = 1

@@ -16,19 +16,6 @@ STATUSES = ("ok", "error", "skipped")
 GROUND_TRUTH = "ground-truth"
 
 
-class RecordKey(NamedTuple):
-    """What a record measures; at most one current record per key in a run."""
-
-    tokenizer: str
-    tokenizer_config_hash: str
-    benchmark: str
-    benchmark_config_hash: str
-    dataset: str
-    dataset_hash: str
-    utterance: str | None
-    metric: str
-
-
 @dataclass
 class Record:
     """One measurement, or one failure to measure.
@@ -51,7 +38,7 @@ class Record:
     status: str = "ok"
     message: str | None = None
     utterance: str | None = None
-    stderr: float | None = None
+    stderr: float | None = None  # aggregate rows only, as ci_low, ci_high and n
     ci_low: float | None = None
     ci_high: float | None = None
     n: int | None = None
@@ -77,7 +64,7 @@ class Record:
                 raise ValueError(f"record {self.metric!r}: {name} must be a finite number, got {x!r}")
 
     @property
-    def key(self) -> RecordKey:
+    def key(self) -> "RecordKey":
         return RecordKey(*(getattr(self, f) for f in RecordKey._fields))
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,3 +76,9 @@ class Record:
             raise ValueError(f"unsupported record schema_version {data.get('schema_version')!r}")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# What a record measures; at most one current record per key in a run. Its fields are Record's, declared once there.
+KEY_FIELDS = ("tokenizer", "tokenizer_config_hash", "benchmark", "benchmark_config_hash", "dataset", "dataset_hash",
+              "utterance", "metric")
+RecordKey = NamedTuple("RecordKey", [(name, Record.__annotations__[name]) for name in KEY_FIELDS])  # type: ignore[misc]

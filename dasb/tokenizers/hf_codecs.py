@@ -40,7 +40,7 @@ class EncodecTokenizer(HFTokenizer):
     model_class = "EncodecModel"
 
     def __init__(self, name: str, bandwidth: float, **kwargs) -> None:
-        self.bandwidth = float(bandwidth)
+        self.bandwidth = float(bandwidth)  # kbps
         super().__init__(name, **kwargs)
         self.model.config.chunk_length_s = None  # whole-utterance encoding (see class docstring)
 
@@ -166,7 +166,7 @@ class XcodecTokenizer(HFTokenizer):
     model_class = "XcodecModel"
 
     def __init__(self, name: str, bandwidth: float, **kwargs) -> None:
-        self.bandwidth = float(bandwidth)
+        self.bandwidth = float(bandwidth)  # kbps
         super().__init__(name, **kwargs)
 
     def describe(self, name, checkpoint, revision) -> TokenizerInfo:

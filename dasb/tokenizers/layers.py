@@ -6,6 +6,8 @@ load with ``strict=True``, and compute the weight as torch does (``torch._weight
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,3 +43,17 @@ class WNConvTranspose1d(nn.ConvTranspose1d):
         w = torch._weight_norm(self.weight_v, self.weight_g, 0)
         return F.conv_transpose1d(x, w, self.bias, self.stride, self.padding, self.output_padding, self.groups,
                                   self.dilation)
+
+
+class ResidualUnit(nn.Module):
+    """``x + block(x)``, block = activation, dilated 7-tap convolution, activation, 1-tap convolution: the residual
+    unit of DAC-style encoders and decoders (parameters ``block.1.*`` and ``block.3.*``, as the authors store them)."""
+
+    def __init__(self, dim: int, dilation: int, activation: Callable[[int], nn.Module],
+                 conv: Callable[..., nn.Module]) -> None:
+        super().__init__()
+        self.block = nn.Sequential(activation(dim), conv(dim, dim, 7, dilation=dilation, padding=3 * dilation),
+                                   activation(dim), conv(dim, dim, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
