@@ -36,14 +36,17 @@ class RunSummary:
 
 
 class Recorder:
-    """Writes the records of one invocation (one run id, one environment) through a :class:`Planner`."""
+    """Writes the records of one invocation (one run id) through a :class:`Planner`."""
 
-    def __init__(self, store: RunStore, planner: Planner, run_id: str, env: dict[str, Any]) -> None:
+    def __init__(self, store: RunStore, planner: Planner, run_id: str) -> None:
         self.store = store
         self.planner = planner
         self.run_id = run_id
-        self.env = env
         self.summary = RunSummary()
+
+    def note_invocation(self, environment: dict[str, Any]) -> None:
+        """Store this invocation's environment once in the run directory; its records refer to it by run id."""
+        self.store.add_invocation(self.run_id, _now(), environment)
 
     def _record(self, key: RecordKey, result: Result, higher_is_better: bool | None,
                 decode_inputs: dict[str, str] | None) -> Record:
@@ -51,8 +54,8 @@ class Recorder:
             **key._asdict(), value=result.value, status=result.status, message=result.message,
             stderr=result.stderr, ci_low=result.ci_low, ci_high=result.ci_high, n=result.n,
             higher_is_better=higher_is_better, run_id=self.run_id,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            env=self.env, decode_inputs=decode_inputs or {},
+            created_at=_now(),
+            decode_inputs=decode_inputs or {},
         )
 
     def write(self, card: Card, bench: Benchmark, results: Iterable[Result],
@@ -126,6 +129,10 @@ class Recorder:
             # Not counted in any bitrate: the leaderboard flags tokenizers decoded with these.
             "decode_inputs": {n: POLICY[n] for n in info.decode_inputs},
         })
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def with_note(result: Result, note: str) -> Result:

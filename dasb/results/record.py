@@ -10,7 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-SCHEMA_VERSION = 1
+# 2: the environment moved from every record to the run directory's invocations file (run_id refers to it).
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 STATUSES = ("ok", "error", "skipped")
 # The row of measurements on the original audio (ASR WER, speaker similarity): every number's ceiling.
 GROUND_TRUTH = "ground-truth"
@@ -24,7 +26,8 @@ class Record:
     aggregate rows, which carry ``stderr``, ``ci_low``/``ci_high`` (95%
     bootstrap interval) and ``n``. ``decode_inputs`` says what the decoder was
     given besides the tokens (``{"speaker_prompt": "<utterance id>"}``); empty
-    for most tokenizers.
+    for most tokenizers. ``run_id`` names the invocation that wrote it; its environment is stored once in
+    the run directory (:data:`dasb.results.store.INVOCATIONS_FILE`).
     """
 
     tokenizer: str
@@ -45,7 +48,6 @@ class Record:
     higher_is_better: bool | None = None
     run_id: str = ""
     created_at: str = ""
-    env: dict[str, Any] = field(default_factory=dict)
     decode_inputs: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
@@ -72,9 +74,10 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Record":
-        if data.get("schema_version") != SCHEMA_VERSION:
+        """A record of any readable schema (version 1 carried ``env``, read by :func:`legacy_environment`)."""
+        if data.get("schema_version") not in READABLE_SCHEMAS:
             raise ValueError(f"unsupported record schema_version {data.get('schema_version')!r}")
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} - {"schema_version"}
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
