@@ -9,6 +9,7 @@ benchmark on the whole selection, never by whichever tokenizer runs first.
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -51,13 +52,15 @@ class Batches:
 
 
 @contextmanager
-def single_threaded(active: bool) -> Iterator[None]:
-    """One torch and BLAS thread in this process while ``active`` (metric workers hold the other cores:
-    OpenMP threads spinning against them made Griffin-Lim decoding 30x slower)."""
+def threads_beside_pool(workers: int | None) -> Iterator[None]:
+    """While a pool of ``workers`` metric processes runs (None: no pool), this process's torch and BLAS
+    threads are limited to the cores the pool leaves (at least one): OpenMP threads spinning against the
+    workers made Griffin-Lim decoding 30x slower. Only the item loop is limited, never the whole process."""
     with ExitStack() as stack:
-        if active:
-            stack.enter_context(torch_threads(1))
-            stack.enter_context(threadpool_limits(1))
+        if workers is not None:
+            count = max(1, (os.cpu_count() or 1) - workers)
+            stack.enter_context(torch_threads(count))
+            stack.enter_context(threadpool_limits(count))
         yield
 
 
@@ -124,7 +127,7 @@ class Execution:
         chosen = {n: {u.id for u in b.select(self.planner.corpus.utterances)} for n, b in whole.items()}
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
         parallel = self.scorer.workers > 1 and any(b.parallel_safe for b in per_utt.values())
-        with single_threaded(parallel):
+        with threads_beside_pool(self.scorer.workers if parallel else None):
             batches = self._items(card, tok, decode, per_utt, pending, whole, chosen)
             self.scorer.drain()
         given = ", ".join(f"{n} ({POLICY[n]})" for n in tok.info.decode_inputs)

@@ -94,3 +94,18 @@ def test_metric_workers_do_not_change_the_process_thread_setting(tmp_path) -> No
     suite = Suite("t", "mini", ["pcm8"], {"reconstruction": {"max_utterances": 2, "metrics": ["si_sdr"]}})
     assert Runner(suite, tmp_path, progress=False, workers=2).run().exit_code == 0
     assert torch.get_num_threads() == before
+
+
+def test_thread_limit_applies_to_the_item_loop_only_and_leaves_the_pool_s_cores() -> None:
+    import os
+
+    from dasb.execution import threads_beside_pool
+
+    before = torch.get_num_threads()
+    with threads_beside_pool(None):
+        assert torch.get_num_threads() == before
+    with threads_beside_pool(os.cpu_count() or 1):
+        assert torch.get_num_threads() == 1
+    with threads_beside_pool(0):  # no worker busy: every core
+        assert torch.get_num_threads() == (os.cpu_count() or 1)
+    assert torch.get_num_threads() == before
