@@ -309,6 +309,28 @@ def test_generated_minimal_pairs_are_cached(tmp_path) -> None:
     assert generate_minimal_pairs(("en-us", "en-us+f3"), groups, root=tmp_path) == items
 
 
+def test_two_fresh_abx_caches_give_the_same_score_and_key(tmp_path, monkeypatch) -> None:
+    """espeak-ng draws breath noise (voice +f3) from a time-seeded generator; unseeded, the sets differed."""
+    pytest.importorskip("espeakng_loader", reason="the generated ABX set needs the tokens extra (espeakng-loader)")
+    import soundfile as sf
+
+    from dasb.benchmarks.abx import ABX
+    from dasb.hashing import hash_config
+
+    tok = get_card("mulaw8-16k").build("cpu")
+    outcomes = []
+    for cache in ("first", "second"):
+        monkeypatch.setenv("DASB_CACHE_DIR", str(tmp_path / cache))
+        bench = ABX(voices=["en-us", "en-us+f3"], max_triplets=300)
+        outcomes.append((hash_config(bench.config()), by_metric(bench.run([], tok))["abx_error"]))
+    assert outcomes[0] == outcomes[1]
+    # The key follows the audio: an edited file in the cache gives a new key.
+    item = bench._items()[0][0]
+    wav, sr = sf.read(item.file)
+    sf.write(item.file, 0.5 * wav, sr)
+    assert hash_config(ABX(voices=["en-us", "en-us+f3"], max_triplets=300).config()) != outcomes[1][0]
+
+
 # ---- speaker invariance ----------------------------------------------------------------------
 
 
