@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import Benchmark, Result
 from dasb.decode_inputs import POLICY
 from dasb.planning import Planner, subject_card
 from dasb.results.record import Record, RecordKey
 from dasb.results.store import RunStore
 from dasb.scoring import checked
-from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenizers.cards import Card
 from dasb.weights import identity
@@ -91,8 +91,8 @@ class Recorder:
         self.write(card, bench, [Result(m, None, utterance, status, message) for m in bench.metrics()])
 
     def aggregate(self, card: Card, bench: Benchmark, note: str | None = None) -> list[Result]:
-        """Each metric's aggregate over the recorded utterances, as its spec says (per-utterance benchmarks:
-        the mean, checked at registration); ``note`` goes on every row."""
+        """Each metric's aggregate over the recorded utterances, as its spec declares
+        (:func:`dasb.benchmarks.aggregate.aggregate`); ``note`` goes on every row."""
         results = []
         for metric in bench.metrics():
             recs = [self.store.get(self.planner.key(card, bench, u.id, metric)) for u in bench.select(self.planner.corpus.utterances)]
@@ -102,11 +102,10 @@ class Recorder:
                 first = next((r.message for r in failed if r is not None and r.message), "no records")
                 results.append(Result(metric, None, None, "error", f"no utterance could be scored; first error: {first}"))
                 continue
-            s = summarize(values)
             notes = [note] if note else []
             if failed:
                 notes.append(f"{len(failed)} of {len(recs)} utterances failed and are excluded (see per-utterance errors)")
-            results.append(Result(metric, s.mean, None, "ok", "; ".join(notes) or None, s.stderr, s.ci_low, s.ci_high, s.n))
+            results.append(aggregate(bench.spec(metric), values, "; ".join(notes) or None))
         return results
 
     def save_tokenizer_info(self, card: Card, tok: AudioTokenizer) -> None:

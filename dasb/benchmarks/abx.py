@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from dasb.audio import load_audio, to_channels
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.specs import LOWER, NEUTRAL, MetricSpec, spec_table
 from dasb.data.corpus import Utterance
 from dasb.data.minimal_pairs import DEFAULT_VOICES, ABXItem, generate_minimal_pairs, item_set_hash, read_item_file
-from dasb.stats import summarize
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 from dasb.tokenseq import codebook_streams, frame_symbols
@@ -201,12 +201,10 @@ class ABX(CorpusBenchmark):
         cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)
         for (a, b, _), e in zip(trips, errors):
             cells[(abx_items[a].context, abx_items[a].label, abx_items[b].label)].append(float(e))
-        sm = summarize([float(np.mean(v)) for v in cells.values()])
-        note = f"{len(trips)} triplets in {sm.n} cells, {s['frame']} frames, windows of {pool} frame(s)"
-        return [
-            Result("abx_error", sm.mean, None, "ok", note, sm.stderr, sm.ci_low, sm.ci_high, sm.n),
-            Result("triplets", float(len(trips)), None, "ok", note, n=sm.n),
-        ]
+        note = f"{len(trips)} triplets in {len(cells)} cells, {s['frame']} frames, windows of {pool} frame(s)"
+        # abx_error is the mean over (context, A label, B label) cells of each cell's mean triplet error.
+        return [aggregate(self.spec("abx_error"), [float(np.mean(v)) for v in cells.values()], note),
+                Result("triplets", float(len(trips)), None, "ok", note, n=len(cells))]
 
     def _embeddings(self, tokenizer: AudioTokenizer) -> list[torch.Tensor] | None:
         if self.settings["frame"] == "onehot":

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from dasb.audio import resample
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import Item, JudgedBenchmark, Result
 from dasb.specs import LOWER, MetricSpec, spec_table
 from dasb.results.record import GROUND_TRUTH
@@ -24,7 +25,6 @@ from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.text import EditCounts, char_edits, word_edits
 from dasb.models.asr import SAMPLE_RATE, ASRBackend, make_asr
-from dasb.stats import summarize_ratio
 from dasb.tokenizers.base import AudioTokenizer
 
 
@@ -95,13 +95,6 @@ class ASR(JudgedBenchmark):
                     results.append(Result(metric, counts.rate, uid, message=note, row=row))
         note = f"{len(untranscribed)} utterance(s) without a transcript not scored" if untranscribed else None
         for (row, metric), counts in scores.items():
-            results.append(_corpus_rate(metric, counts, row, note))
+            results.append(aggregate(self.spec(metric), [(c.edits, c.length) for c in counts], note, row))
         return skipped + results
 
-
-def _corpus_rate(metric: str, counts: list[EditCounts], row: str | None, note: str | None = None) -> Result:
-    try:
-        s = summarize_ratio([c.edits for c in counts], [c.length for c in counts])
-    except ValueError as err:  # e.g. the recogniser heard nothing in any original
-        return Result(metric, None, None, "error", f"{metric}: {err}", row=row)
-    return Result(metric, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row)

@@ -91,7 +91,7 @@ class Levels(CorpusBenchmark):
                 name, got = f"{m.name}_k{k}", values[m.name]
                 failed = len(items) - len(got)
                 if got:
-                    results += utterance_results(name, got, f"{failed} of {len(items)} utterances failed" if failed else None)
+                    results += utterance_results(self.spec(name), got, f"{failed} of {len(items)} utterances failed" if failed else None)
                 else:
                     results.append(Result(name, None, status="error", message="no utterance could be scored"))
         return results

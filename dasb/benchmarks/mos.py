@@ -18,13 +18,13 @@ from typing import Any, Callable
 import numpy as np
 
 from dasb.audio import content_hash, resample
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.items import describe
 from dasb.models.mos import DNSMOS, SAMPLE_RATE
 from dasb.models.nisqa import NISQA
 from dasb.results.record import GROUND_TRUTH
 from dasb.specs import HIGHER, MetricSpec, spec_table
-from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.weights import WeightsUnavailable
 
@@ -140,8 +140,7 @@ class MOS(CorpusBenchmark):
             if not vals:
                 results.append(Result(metric, None, None, "error", "no utterance could be rated", row=row))
                 continue
-            s = summarize(vals)
             failed = len(items) - len(vals)
             note = f"{failed} of {len(items)} utterances could not be rated" if failed else None
-            results.append(Result(metric, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row))
+            results.append(aggregate(self.spec(metric), vals, note, row))
         return results

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from dasb.audio import resample
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import Item, JudgedBenchmark, Result
 from dasb.specs import HIGHER, LOWER, MetricSpec, spec_table
 from dasb.results.record import GROUND_TRUTH
@@ -24,7 +25,6 @@ from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.verification import equal_error_rate
 from dasb.models.speaker import SAMPLE_RATE, SpeakerEncoder, make_speaker_encoder
-from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 
 
@@ -67,8 +67,7 @@ class Speaker(JudgedBenchmark):
         for row, a, b in ((None, ref, dec), (GROUND_TRUTH, ref, ref)):
             sims = np.sum(a * b, axis=1)
             results += [Result("similarity", float(s), uid, row=row) for uid, s in zip(ids, sims)]
-            s = summarize(sims.tolist())
-            results.append(Result("similarity", s.mean, None, "ok", None, s.stderr, s.ci_low, s.ci_high, s.n, row=row))
+            results.append(aggregate(self.spec("similarity"), sims.tolist(), row=row))
             results.append(_eer(b, speakers, row))
         return results
 

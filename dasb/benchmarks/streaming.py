@@ -111,7 +111,7 @@ class Streaming(CorpusBenchmark):
         for metric, per_utt in values.items():
             results += [Result(metric, None, uid, "error", msg) for uid, msg in failed.items()]
             if per_utt:
-                results += utterance_results(metric, per_utt, note)
+                results += utterance_results(self.spec(metric), per_utt, note)
             elif failed:
                 results.append(Result(metric, None, None, "error", f"no utterance could be streamed; first error: {next(iter(failed.values()))}"))
             else:
