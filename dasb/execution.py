@@ -23,7 +23,7 @@ from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, UtteranceBenc
 from dasb.cache import TokenCache
 from dasb.decode_inputs import POLICY, DecodeInputProvider
 from dasb.external import ExternalItems, ExternalSystem
-from dasb.items import ItemMaker, describe, reference_items
+from dasb.items import ItemMaker, error_text, reference_items
 from dasb.planning import subject_card
 from dasb.recording import Recorder, with_note
 from dasb.results.listening import save_example
@@ -84,7 +84,7 @@ class Execution:
                     bench.setup()
                 self._setup_errors[bench.name] = None
             except Exception as err:
-                self._setup_errors[bench.name] = f"setup failed: {describe(err)}"
+                self._setup_errors[bench.name] = f"setup failed: {error_text(err)}"
         return self._setup_errors[bench.name]
 
     def run_tokenizer(self, card: Card) -> None:
@@ -100,7 +100,7 @@ class Execution:
             optional = isinstance(err, WeightsUnavailable) and card.name in self.suite.optional
             for bench in todo.values():
                 self.recorder.fail_all(card, bench, "skipped" if optional else "error",
-                                       f"cannot load tokenizer {card.name!r}: {describe(err)}")
+                                       f"cannot load tokenizer {card.name!r}: {error_text(err)}")
             return
         card = replace(card)  # key on the weights now present (building may have fetched them)
         self.recorder.save_tokenizer_info(card, tok)
@@ -169,7 +169,7 @@ class Execution:
                     continue
                 save_example(self.recorder.store.dir, card.name, item, corpus)  # listening examples for the site
                 for b in todo.values():
-                    sources = item.inputs.sources if b.needs_decoded else None
+                    sources = item.decode_inputs.sources if b.needs_decoded else None
                     self.scorer.submit(b, item, tok, partial(self.recorder.write, card, b, decode_inputs=sources))
                 if corpus_benchmarks:
                     out.kept.append(item)
@@ -190,7 +190,7 @@ class Execution:
             with timed(self.timings, "benchmark"):
                 results = [r for r in bench.run(items, tok) if r.row == subject]
         except Exception as err:
-            self.recorder.fail_all(card, bench, "error", describe(err))
+            self.recorder.fail_all(card, bench, "error", error_text(err))
             return
         if notes:
             results = [r if r.utterance or r.status != "ok" else with_note(r, "; ".join(notes)) for r in results]

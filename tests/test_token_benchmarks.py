@@ -117,8 +117,8 @@ def test_delay_layout_shifts_codebook_k_by_k() -> None:
     codes = np.array([[1, 2, 3], [4, 5, 6]])
     lay = layout(codes, (8, 8), "delay")
     assert lay.targets.T.tolist() == [[1, 2, 3, -1], [-1, 4, 5, 6]]
-    assert lay.inputs[0].tolist() == [8, 8]  # BOS
-    assert lay.inputs[1].tolist() == [1, 9]  # codebook 1 still padded (PAD = 9)
+    assert lay.input_ids[0].tolist() == [8, 8]  # BOS
+    assert lay.input_ids[1].tolist() == [1, 9]  # codebook 1 still padded (PAD = 9)
 
 
 def test_lm_predictable_versus_random_codes() -> None:

@@ -32,9 +32,9 @@ class Item:
 
     ``reference`` is mono float32 ``[N]`` at ``sample_rate`` (the file's rate);
     ``decoded`` is mono ``[N']`` at the same rate, or None when the tokenizer
-    does not decode or decoding was not needed. ``inputs`` is what the decoder
+    does not decode or decoding was not needed. ``decode_inputs`` is what the decoder
     was given besides the tokens; a benchmark that decodes tokens of its own
-    making passes ``inputs.values`` on to :func:`dasb.tokenizers.runtime.decode`.
+    making passes ``decode_inputs.values`` on to :func:`dasb.tokenizers.runtime.decode`.
     """
 
     utterance: Utterance
@@ -44,7 +44,7 @@ class Item:
     decoded: np.ndarray | None = None
     encode_seconds: float = 0.0
     decode_seconds: float = 0.0
-    inputs: DecodeInputs = field(default_factory=DecodeInputs)
+    decode_inputs: DecodeInputs = field(default_factory=DecodeInputs)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 from dasb.audio import content_hash, resample
 from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
-from dasb.items import describe
+from dasb.items import error_text
 from dasb.models.mos import DNSMOS, SAMPLE_RATE
 from dasb.models.nisqa import NISQA
 from dasb.results.record import GROUND_TRUTH
@@ -93,7 +93,7 @@ class MOS(CorpusBenchmark):
             except WeightsUnavailable as err:  # not shipped: a skip saying how to get them, not an error per run
                 self._predictors["nisqa"] = ("skipped", str(err))
             except Exception as err:  # a corrupt or wrong file: NISQA's rows are errors, DNSMOS still runs
-                self._predictors["nisqa"] = ("error", f"cannot load NISQA: {describe(err)}")
+                self._predictors["nisqa"] = ("error", f"cannot load NISQA: {error_text(err)}")
 
     def _rate(self, predictor: str, wave: np.ndarray, sr: int) -> Rating | Exception:
         predict = self._predictors[predictor]
@@ -129,7 +129,7 @@ class MOS(CorpusBenchmark):
             rated = self._rate(predictor, getattr(it, attr), it.sample_rate)
             uid = it.utterance.id
             if isinstance(rated, Exception):
-                msg = f"utterance {uid}: {describe(rated)}"
+                msg = f"utterance {uid}: {error_text(rated)}"
                 results += [Result(m, None, uid, "error", msg, row=row) for m in names]
                 continue
             scores, note = rated

@@ -55,7 +55,7 @@ def _same(a: Record, b: Record) -> bool:
     return math.isclose(a.value, b.value, rel_tol=SAME_RTOL, abs_tol=1e-12)
 
 
-def _describe(key: RecordKey) -> str:
+def _key_text(key: RecordKey) -> str:
     where = f"utterance {key.utterance}" if key.utterance is not None else "aggregate"
     return f"{key.tokenizer} / {key.benchmark} / {key.dataset} / {where} / {key.metric}"
 
@@ -84,7 +84,7 @@ def merge_runs(run_dirs: list[str | Path]) -> Merged:
             conflicts += 1
             if conflicts <= 50:  # the count below says how many there are in all
                 warnings.append(
-                    f"conflict: {_describe(key)}: {old_dir} has {_shown(old)} ({old.created_at}), "
+                    f"conflict: {_key_text(key)}: {old_dir} has {_shown(old)} ({old.created_at}), "
                     f"{d} has {_shown(rec)} ({rec.created_at}); showing the newer"
                 )
             if rec.created_at >= old.created_at:

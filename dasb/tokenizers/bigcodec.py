@@ -271,7 +271,7 @@ class BigCodecTokenizer(HFTokenizer):
             model = BigCodec(PUBLISHED_CONFIG)
         return load_checkpoint(model, path)
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         dec = self.model.config["decoder"]
         return TokenizerInfo(
             name=name, sample_rate=16000, num_codebooks=1, codebook_size=dec["codebook_size"],

@@ -280,7 +280,7 @@ class DualCodecTokenizer(HFTokenizer):
         moments = torch.load(stats, map_location="cpu", weights_only=True)
         return DualCodecSystem(codec, semantic.eval(), extractor, moments["mean"], moments["var"], self.semantic_layer)
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.codec.config
         return TokenizerInfo(
             name=name, sample_rate=SAMPLE_RATE, num_codebooks=1 + c.n_codebooks,

@@ -402,7 +402,7 @@ class XYTokenizer(HFTokenizer):
         (path,), self.resolved_revision = fetch_files(checkpoint, revision, [self.filename])
         return load_checkpoint(path, self._from_config(VARIANTS[self.variant][0]))
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         return TokenizerInfo(
             name=name, sample_rate=c.output_rate, num_codebooks=c.num_quantizers, codebook_size=c.codebook_size,
