@@ -224,10 +224,10 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from dasb.fitness import unfit_columns
     from dasb.leaderboard import build, render
-    from dasb.leaderboard.merge import merge_runs
+    from dasb.leaderboard.merge import environment_differences, merge_runs
 
     merged = merge_runs(args.run_dirs)
-    for warning in merged.warnings:
+    for warning in merged.warnings + environment_differences(merged.records, merged.invocations):
         print(f"dasb: warning: {warning}", file=sys.stderr)
     if args.format == "html":
         from dasb.leaderboard.html import write_site
@@ -249,10 +249,11 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from dasb.leaderboard.compare import comparable_metrics, compare
-    from dasb.leaderboard.merge import merge_runs
+    from dasb.leaderboard.merge import environment_differences, merge_runs
 
     merged = merge_runs(args.run_dirs)
-    for warning in merged.warnings:
+    compared = [r for r in merged.records if r.tokenizer in (args.a, args.b)]
+    for warning in merged.warnings + environment_differences(compared, merged.invocations):
         print(f"dasb: warning: {warning}", file=sys.stderr)
     pairs = [
         (bench, metric)

@@ -110,7 +110,7 @@ class DecodeInputProvider:
             ident["speaker_prompt"] = [prompt.id, file_hash]
         return sources, hash_config(ident) if ident else ""
 
-    def inputs(self, utt: Utterance) -> DecodeInputs:
+    def for_utterance(self, utt: Utterance) -> DecodeInputs:
         """The inputs of ``utt``'s decoder; raises :class:`DecodeInputError` naming what is missing."""
         sources, key = self.sources(utt)
         values: dict[str, Any] = {}

@@ -1,4 +1,4 @@
-"""The environment a record was measured in."""
+"""The environment an invocation measured in (stored once per invocation, see :mod:`dasb.results.store`)."""
 from __future__ import annotations
 
 import platform
@@ -12,7 +12,7 @@ TRACKED_PACKAGES = (
     "dasb", "torch", "torchaudio", "numpy", "scipy", "soundfile", "pesq", "pystoi", "jiwer",
     "transformers", "huggingface_hub", "safetensors", "pocketsphinx", "openai-whisper", "resemblyzer",
     "speechbrain", "speechmos", "onnxruntime", "librosa", "av", "pycodec2", "snac", "speechtokenizer",
-    "s3tokenizer", "ai-edge-litert",
+    "s3tokenizer", "ai-edge-litert", "rapidfuzz", "espeakng-loader",
 )
 
 

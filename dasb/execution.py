@@ -20,7 +20,7 @@ from tqdm import tqdm
 from dasb.benchmarks.base import Benchmark, CorpusBenchmark, Item, Result, UtteranceBenchmark
 from dasb.decode_inputs import POLICY, DecodeInputProvider
 from dasb.external import ExternalItems, ExternalSystem
-from dasb.items import ItemMaker, describe, reference_items
+from dasb.items import ItemMaker, error_text, reference_items
 from dasb.planning import subject_card
 from dasb.provenance import token_path_identity
 from dasb.recording import Recorder, with_note
@@ -60,14 +60,17 @@ class Execution:
     """
 
     def __init__(self, suite: Suite, benchmarks: dict[str, Benchmark], recorder: Recorder, scorer: Scorer,
-                 device: str, caches: Caches | None, progress: bool, aggregate: bool = True) -> None:
+                 device: str, caches: Caches | None, progress: bool, aggregate: bool = True,
+                 env: dict[str, Any] | None = None) -> None:  # the environment: part of result-cache keys
         self.suite, self.benchmarks, self.recorder, self.scorer = suite, benchmarks, recorder, scorer
         self.device, self.caches, self.progress, self.aggregate = device, caches, progress, aggregate
         self.planner = recorder.planner
         # Seconds in tokenizer code (build, encode, decode) and benchmark code (setup, scoring, corpus runs).
         self.timings: Counter[str] = Counter()
         self.breakdown = Breakdown()  # the same, per tokenizer and benchmark, with cache hits (dasb.timings)
-        reuse = None if caches is None else Reuse(caches.results, recorder.env, self.breakdown)
+        if caches is not None and env is None:
+            raise ValueError("the result cache needs the environment its scores are keyed by")
+        reuse = None if caches is None else Reuse(caches.results, env, self.breakdown)
         self.calls = BenchmarkCalls(scorer, reuse, self.timings, self.breakdown)
 
     def run_tokenizer(self, card: Card) -> None:
@@ -84,7 +87,7 @@ class Execution:
             optional = isinstance(err, WeightsUnavailable) and card.name in self.suite.optional
             for bench in todo.values():
                 self.recorder.fail_all(card, bench, "skipped" if optional else "error",
-                                       f"cannot load tokenizer {card.name!r}: {describe(err)}")
+                                       f"cannot load tokenizer {card.name!r}: {error_text(err)}")
             return
         finally:
             self.breakdown.add(card.name, ITEMS, build_s=time.perf_counter() - start)
@@ -162,7 +165,7 @@ class Execution:
                     continue
                 save_example(self.recorder.store.dir, card.name, item, corpus)  # listening examples for the site
                 for b in todo.values():
-                    sources = item.inputs.sources if b.needs_decoded else None
+                    sources = item.decode_inputs.sources if b.needs_decoded else None
                     self.calls.score(card, tok, b, item, partial(self.recorder.write, card, b, decode_inputs=sources))
                 if corpus_benchmarks:
                     out.kept.append(item)
@@ -226,7 +229,7 @@ class BenchmarkCalls:
                 bench.setup()
                 self.setup_errors[bench.name] = None
             except Exception as err:
-                self.setup_errors[bench.name] = f"setup failed: {describe(err)}"
+                self.setup_errors[bench.name] = f"setup failed: {error_text(err)}"
             spent = time.perf_counter() - start
             self.timings["benchmark"] += spent
             self.breakdown.add("(setup)", bench.name, setup_s=spent)
@@ -262,7 +265,7 @@ class BenchmarkCalls:
         try:
             results = [r for r in bench.run(items, tok) if r.row in subjects]
         except Exception as err:
-            return describe(err)
+            return error_text(err)
         finally:
             spent = time.perf_counter() - start
             self.timings["benchmark"] += spent

@@ -18,20 +18,21 @@ from typing import Any
 from dasb.benchmarks.base import UtteranceBenchmark
 from dasb.registry import BENCHMARKS
 from dasb.results.record import Record
-from dasb.results.store import read_records
+from dasb.results.store import RECORDS_FILE, read_invocations, read_records
 from dasb.runner import Runner, RunSummary
 from dasb.suites import Suite
 
 
-def _task(suite: dict[str, Any], shard: list[str] | None, device: str, cache_dir: str | None) -> list[dict]:
-    """Run ``suite`` (one tokenizer) on ``shard`` without aggregating; return its records."""
+def _task(suite: dict[str, Any], shard: list[str] | None, device: str, cache_dir: str | None) -> dict[str, list[dict]]:
+    """Run ``suite`` (one tokenizer) on ``shard`` without aggregating; return its records and invocation."""
     with tempfile.TemporaryDirectory(prefix="dasb-task-") as tmp:
         runner = Runner(
             Suite(**suite), tmp, device=device, progress=False, cache_dir=cache_dir,
             only_utterances=None if shard is None else set(shard), aggregate=shard is None, ground_truth=False,
         )
         runner.run()
-        return [r.to_dict() for r in read_records(tmp)] if Path(tmp, "records.jsonl").exists() else []
+        records = [r.to_dict() for r in read_records(tmp)] if Path(tmp, RECORDS_FILE).exists() else []
+        return {"records": records, "invocations": list(read_invocations(tmp).values())}
 
 
 def run_with_ray(
@@ -65,6 +66,8 @@ def run_with_ray(
                     futures.append(remote.remote({**base, "benchmarks": per_utt}, pending[k::shards], device, cache_dir and str(cache_dir)))
             if whole:
                 futures.append(remote.remote({**base, "benchmarks": whole}, None, device, cache_dir and str(cache_dir)))
-        for records in ray.get(futures):
-            driver.import_records(Record.from_dict(r) for r in records)
+        for done in ray.get(futures):
+            for inv in done["invocations"]:  # the tasks' environments, which their records refer to
+                driver.store.add_invocation(inv["run_id"], inv["started_at"], inv["environment"])
+            driver.import_records(Record.from_dict(r) for r in done["records"])
         return driver.run()

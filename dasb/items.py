@@ -20,7 +20,7 @@ from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
 
-def describe(err: BaseException) -> str:
+def error_text(err: BaseException) -> str:
     """``Type: message``, the form every error record uses."""
     return f"{type(err).__name__}: {err}"
 
@@ -35,10 +35,10 @@ class ItemMaker:
         batch_size: int,
         cache: TokenCache | None = None,
         max_batch_seconds: float | None = None,
-        inputs: DecodeInputProvider | None = None,
+        decode_provider: DecodeInputProvider | None = None,
     ) -> None:
         self.tok = tok
-        self.inputs = inputs  # supplies info.decode_inputs; required when the tokenizer declares any
+        self.decode_provider = decode_provider  # supplies info.decode_inputs; required when the tokenizer declares any
         # The card's identity and the code that turns audio into tokens (no hand-bumped cache version).
         self.tokenizer_hash = token_path_identity(tokenizer_hash, type(tok))
         self.batch_size = batch_size
@@ -61,42 +61,42 @@ class ItemMaker:
         loaded: list[tuple[Utterance, np.ndarray, int, DecodeInputs]] = []
         done: dict[str, Item | str] = {}
         needs = self.tok.info.decode_inputs if decode else ()
-        if needs and self.inputs is None:
+        if needs and self.decode_provider is None:
             raise ValueError(f"tokenizer {self.tok.info.name!r} decodes with {', '.join(needs)}: give ItemMaker a DecodeInputProvider")
         for utt in group:
             try:
                 wav, sr = load_audio(utt.audio)
-                inputs = self.inputs.inputs(utt) if needs else DecodeInputs()
-                loaded.append((utt, to_channels(wav, 1)[0], sr, inputs))
+                given = self.decode_provider.for_utterance(utt) if needs else DecodeInputs()
+                loaded.append((utt, to_channels(wav, 1)[0], sr, given))
             except (AudioError, OSError, DecodeInputError) as err:
                 done[utt.id] = f"utterance {utt.id}: {err}"
         try:
             done.update(self._encode_decode(loaded, decode))
         except Exception as batch_err:  # one bad item must not fail its batch: retry one by one, and say so
             ids = ", ".join(u.id for u, *_ in loaded)
-            self.fallbacks.append(f"a batch of {len(loaded)} ({ids}) failed ({describe(batch_err)}) and was "
+            self.fallbacks.append(f"a batch of {len(loaded)} ({ids}) failed ({error_text(batch_err)}) and was "
                                   "encoded one utterance at a time")
             for one in loaded:
                 try:
                     done.update(self._encode_decode([one], decode))
                 except Exception as err:
-                    done[one[0].id] = f"utterance {one[0].id} ({one[0].audio}): tokenizer failed: {describe(err)}"
+                    done[one[0].id] = f"utterance {one[0].id} ({one[0].audio}): tokenizer failed: {error_text(err)}"
         return [(u, done[u.id]) for u in group]
 
     def _encode_decode(self, group: list[tuple[Utterance, np.ndarray, int, DecodeInputs]], decode: bool) -> dict[str, Item]:
         out: dict[str, Item] = {}
         ids: dict[str, EntryId] = {}
         misses = []
-        for utt, wav, sr, inputs in group:
+        for utt, wav, sr, given in group:
             if self.cache is not None:
-                ids[utt.id] = EntryId(self.tokenizer_hash, content_hash(wav, sr), wav.size, sr, inputs.key)
+                ids[utt.id] = EntryId(self.tokenizer_hash, content_hash(wav, sr), wav.size, sr, given.key)
                 hit = self.cache.get(ids[utt.id], need_decoded=decode)
                 if hit is not None:
                     self.cache_hits += 1
                     out[utt.id] = Item(utt, wav, sr, hit.tokens, hit.decoded if decode else None,
-                                       hit.encode_seconds, hit.decode_seconds, inputs)
+                                       hit.encode_seconds, hit.decode_seconds, given)
                     continue
-            misses.append((utt, wav, sr, inputs))
+            misses.append((utt, wav, sr, given))
         self.cache_misses += len(misses) if self.cache is not None else 0
         if not misses:
             return out
@@ -119,15 +119,15 @@ class ItemMaker:
             for rate in sorted(set(rates)):
                 idx = [i for i, r in enumerate(rates) if r == rate]
                 outs = runtime.decode(self.tok, [tokens[i] for i in idx], rate, 1, self.batch_size, self.max_batch_samples,
-                                      inputs=[group[i][3].values for i in idx])
+                                      decode_values=[group[i][3].values for i in idx])
                 for i, wav in zip(idx, outs):
                     decoded[i] = wav[0]
         t2 = time.perf_counter()
         self.encode_seconds += t1 - t0
         self.decode_seconds += t2 - t1
         n = len(group)
-        return [Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n, inputs)
-                for i, (u, w, sr, inputs) in enumerate(group)]
+        return [Item(u, w, sr, tokens[i], decoded[i], (t1 - t0) / n, (t2 - t1) / n, given)
+                for i, (u, w, sr, given) in enumerate(group)]
 
 
 def reference_items(utterances: list[Utterance]) -> tuple[list[Item], list[str]]:

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import Benchmark, Result
 from dasb.decode_inputs import POLICY
 from dasb.planning import Planner, subject_card
 from dasb.results.record import Record, RecordKey
 from dasb.results.store import RunStore
 from dasb.scoring import checked
-from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenizers.cards import Card
 from dasb.weights import identity
@@ -36,14 +36,17 @@ class RunSummary:
 
 
 class Recorder:
-    """Writes the records of one invocation (one run id, one environment) through a :class:`Planner`."""
+    """Writes the records of one invocation (one run id) through a :class:`Planner`."""
 
-    def __init__(self, store: RunStore, planner: Planner, run_id: str, env: dict[str, Any]) -> None:
+    def __init__(self, store: RunStore, planner: Planner, run_id: str) -> None:
         self.store = store
         self.planner = planner
         self.run_id = run_id
-        self.env = env
         self.summary = RunSummary()
+
+    def note_invocation(self, environment: dict[str, Any]) -> None:
+        """Store this invocation's environment once in the run directory; its records refer to it by run id."""
+        self.store.add_invocation(self.run_id, _now(), environment)
 
     def _record(self, key: RecordKey, result: Result, higher_is_better: bool | None,
                 decode_inputs: dict[str, str] | None) -> Record:
@@ -51,8 +54,8 @@ class Recorder:
             **key._asdict(), value=result.value, status=result.status, message=result.message,
             stderr=result.stderr, ci_low=result.ci_low, ci_high=result.ci_high, n=result.n,
             higher_is_better=higher_is_better, run_id=self.run_id,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            env=self.env, decode_inputs=decode_inputs or {},
+            created_at=_now(),
+            decode_inputs=decode_inputs or {},
         )
 
     def write(self, card: Card, bench: Benchmark, results: Iterable[Result],
@@ -88,8 +91,8 @@ class Recorder:
         self.write(card, bench, [Result(m, None, utterance, status, message) for m in bench.metrics()])
 
     def aggregate(self, card: Card, bench: Benchmark, note: str | None = None) -> list[Result]:
-        """Each metric's aggregate over the recorded utterances, as its spec says (per-utterance benchmarks:
-        the mean, checked at registration); ``note`` goes on every row."""
+        """Each metric's aggregate over the recorded utterances, as its spec declares
+        (:func:`dasb.benchmarks.aggregate.aggregate`); ``note`` goes on every row."""
         results = []
         for metric in bench.metrics():
             recs = [self.store.get(self.planner.key(card, bench, u.id, metric)) for u in bench.select(self.planner.corpus.utterances)]
@@ -99,11 +102,10 @@ class Recorder:
                 first = next((r.message for r in failed if r is not None and r.message), "no records")
                 results.append(Result(metric, None, None, "error", f"no utterance could be scored; first error: {first}"))
                 continue
-            s = summarize(values)
             notes = [note] if note else []
             if failed:
                 notes.append(f"{len(failed)} of {len(recs)} utterances failed and are excluded (see per-utterance errors)")
-            results.append(Result(metric, s.mean, None, "ok", "; ".join(notes) or None, s.stderr, s.ci_low, s.ci_high, s.n))
+            results.append(aggregate(bench.spec(metric), values, "; ".join(notes) or None))
         return results
 
     def save_tokenizer_info(self, card: Card, tok: AudioTokenizer) -> None:
@@ -126,6 +128,10 @@ class Recorder:
             # Not counted in any bitrate: the leaderboard flags tokenizers decoded with these.
             "decode_inputs": {n: POLICY[n] for n in info.decode_inputs},
         })
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def with_note(result: Result, note: str) -> Result:

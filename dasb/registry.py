@@ -112,42 +112,36 @@ ADAPTERS: Registry[Any] = Registry("tokenizer adapter", "dasb.tokenizers")
 BENCHMARKS: Registry[Any] = Registry("benchmark", "dasb.benchmarks", check="dasb.benchmarks.base:check_benchmark")
 METRICS: Registry[Any] = Registry("metric", "dasb.metrics", check="dasb.metrics.base:check_metric")
 
-# Built-in entries. Adding an adapter, benchmark or metric means adding one line here.
-ADAPTERS.register("pcm", "dasb.tokenizers.pcm:PCMTokenizer")
-ADAPTERS.register("codec2", "dasb.tokenizers.codec2:Codec2Tokenizer")
-ADAPTERS.register("opus", "dasb.tokenizers.opus:OpusTokenizer")
-ADAPTERS.register("melrvq", "dasb.tokenizers.melrvq:MelRVQTokenizer")
-ADAPTERS.register("mfcc-kmeans", "dasb.tokenizers.mfcc_kmeans:MFCCKMeansTokenizer")
-for _name, _cls in (("encodec", "EncodecTokenizer"), ("dac", "DacTokenizer"), ("mimi", "MimiTokenizer"),
-                    ("wavtokenizer", "WavTokenizerTokenizer"), ("xcodec", "XcodecTokenizer"),
-                    ("higgs-audio-v2", "HiggsAudioV2Tokenizer"), ("xcodec2", "Xcodec2Tokenizer"),
-                    ("neucodec", "NeuCodecTokenizer")):
-    ADAPTERS.register(_name, f"dasb.tokenizers.hf_codecs:{_cls}")
-ADAPTERS.register("bigcodec", "dasb.tokenizers.bigcodec:BigCodecTokenizer")
-ADAPTERS.register("glm4voice", "dasb.tokenizers.glm4voice:GLM4VoiceTokenizer")
-ADAPTERS.register("external", "dasb.external:ExternalSystem")
-ADAPTERS.register("ssl-kmeans", "dasb.tokenizers.ssl_kmeans:SSLKMeansTokenizer")
-ADAPTERS.register("lyra", "dasb.tokenizers.lyra:LyraTokenizer")
-for _name, _cls in (("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokenizerTokenizer"), ("s3tokenizer", "S3Tokenizer")):
-    ADAPTERS.register(_name, f"dasb.tokenizers.pypi_codecs:{_cls}")
-ADAPTERS.register("xy-tokenizer", "dasb.tokenizers.xy_tokenizer:XYTokenizer")
-ADAPTERS.register("dm-codec", "dasb.tokenizers.dm_codec:DMCodecTokenizer")
-ADAPTERS.register("dualcodec", "dasb.tokenizers.dualcodec:DualCodecTokenizer")
-ADAPTERS.register("lm-spt", "dasb.tokenizers.lmspt:LMSPTTokenizer")
-ADAPTERS.register("beats", "dasb.tokenizers.beats:BEATsTokenizer")
-ADAPTERS.register("tadicodec", "dasb.tokenizers.tadicodec:TaDiCodecTokenizer")
-BENCHMARKS.register("reconstruction", "dasb.benchmarks.reconstruction:Reconstruction")
-BENCHMARKS.register("asr", "dasb.benchmarks.asr:ASR")
-BENCHMARKS.register("speaker", "dasb.benchmarks.speaker:Speaker")
-BENCHMARKS.register("mos", "dasb.benchmarks.mos:MOS")
-BENCHMARKS.register("levels", "dasb.benchmarks.levels:Levels")
-BENCHMARKS.register("probes", "dasb.benchmarks.probes:Probes")
-BENCHMARKS.register("tokens", "dasb.benchmarks.tokens:TokenStatistics")
-BENCHMARKS.register("lm", "dasb.benchmarks.lm:TokenLM")
-BENCHMARKS.register("robustness", "dasb.benchmarks.robustness:Robustness")
-BENCHMARKS.register("streaming", "dasb.benchmarks.streaming:Streaming")
-BENCHMARKS.register("efficiency", "dasb.benchmarks.efficiency:Efficiency")
-BENCHMARKS.register("abx", "dasb.benchmarks.abx:ABX")
-BENCHMARKS.register("invariance", "dasb.benchmarks.invariance:SpeakerInvariance")
-for _name in ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance"):
-    METRICS.register(_name, f"dasb.metrics.signal:{_name.upper()}")
+# Built-in entries, as "module:attribute" below ``dasb.``, grouped by module. Adding an adapter or a
+# benchmark means adding one entry here.
+_BUILTINS: dict[Registry[Any], dict[str, str]] = {
+    ADAPTERS: {
+        "pcm": "tokenizers.pcm:PCMTokenizer", "codec2": "tokenizers.codec2:Codec2Tokenizer",
+        "opus": "tokenizers.opus:OpusTokenizer", "lyra": "tokenizers.lyra:LyraTokenizer",
+        "melrvq": "tokenizers.melrvq:MelRVQTokenizer", "mfcc-kmeans": "tokenizers.mfcc_kmeans:MFCCKMeansTokenizer",
+        "ssl-kmeans": "tokenizers.ssl_kmeans:SSLKMeansTokenizer", "external": "external:ExternalSystem",
+        **{name: f"tokenizers.hf_codecs:{cls}" for name, cls in (
+            ("encodec", "EncodecTokenizer"), ("dac", "DacTokenizer"), ("mimi", "MimiTokenizer"),
+            ("wavtokenizer", "WavTokenizerTokenizer"), ("xcodec", "XcodecTokenizer"),
+            ("higgs-audio-v2", "HiggsAudioV2Tokenizer"), ("xcodec2", "Xcodec2Tokenizer"), ("neucodec", "NeuCodecTokenizer"))},
+        **{name: f"tokenizers.pypi_codecs:{cls}" for name, cls in (
+            ("snac", "SnacTokenizer"), ("speechtokenizer", "SpeechTokenizerTokenizer"), ("s3tokenizer", "S3Tokenizer"))},
+        "bigcodec": "tokenizers.bigcodec:BigCodecTokenizer", "glm4voice": "tokenizers.glm4voice:GLM4VoiceTokenizer",
+        "xy-tokenizer": "tokenizers.xy_tokenizer:XYTokenizer", "dm-codec": "tokenizers.dm_codec:DMCodecTokenizer",
+        "dualcodec": "tokenizers.dualcodec:DualCodecTokenizer", "lm-spt": "tokenizers.lmspt:LMSPTTokenizer",
+        "beats": "tokenizers.beats:BEATsTokenizer", "tadicodec": "tokenizers.tadicodec:TaDiCodecTokenizer",
+    },
+    BENCHMARKS: {
+        "reconstruction": "benchmarks.reconstruction:Reconstruction", "asr": "benchmarks.asr:ASR",
+        "speaker": "benchmarks.speaker:Speaker", "mos": "benchmarks.mos:MOS", "levels": "benchmarks.levels:Levels",
+        "probes": "benchmarks.probes:Probes", "tokens": "benchmarks.tokens:TokenStatistics",
+        "lm": "benchmarks.lm:TokenLM", "robustness": "benchmarks.robustness:Robustness",
+        "streaming": "benchmarks.streaming:Streaming", "efficiency": "benchmarks.efficiency:Efficiency",
+        "abx": "benchmarks.abx:ABX", "invariance": "benchmarks.invariance:SpeakerInvariance",
+    },
+    METRICS: {name: f"metrics.signal:{name.upper()}"
+              for name in ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "mel_distance")},
+}
+for _registry, _targets in _BUILTINS.items():
+    for _name, _target in _targets.items():
+        _registry.register(_name, f"dasb.{_target}")

@@ -145,7 +145,7 @@ def scoring_identity(bench: Benchmark, info: TokenizerInfo | None, tokenizer: st
 def item_identity(item: Item, bench: Benchmark) -> dict[str, Any]:
     """What one item contributes to a score of ``bench``: the utterance and the audio and tokens it reads."""
     u = item.utterance
-    out: dict[str, Any] = {"utterance": u.id, "text": u.text, "speaker": u.speaker, "inputs": item.inputs.key,
+    out: dict[str, Any] = {"utterance": u.id, "text": u.text, "speaker": u.speaker, "inputs": item.decode_inputs.key,
                            "reference": _memo(item, "reference", lambda: array_hash(item.reference, item.sample_rate))}
     if bench.needs_tokens and item.tokens is not None:
         out["tokens"] = _memo(item, "tokens", lambda: tokens_hash(item.tokens))

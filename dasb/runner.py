@@ -87,7 +87,7 @@ class Runner:
         if self.recorder is None:
             self._corpus = load_corpus(self.suite.dataset)
             planner = Planner(self.store, self._corpus, self.overwrite, self.only_utterances)
-            self.recorder = Recorder(self.store, planner, self.run_id, self.env)
+            self.recorder = Recorder(self.store, planner, self.run_id)
             self.summary = self.recorder.summary
         return self.recorder
 
@@ -120,11 +120,11 @@ class Runner:
             "benchmarks": {n: b.config() for n, b in self.benchmarks.items()},
             # What each number means, so that the leaderboard reads it from the run directory alone.
             "metrics": {n: {m: s.to_dict() for m, s in b.metrics().items()} for n, b in self.benchmarks.items()},
-            "env": self.env,
         })
+        recorder.note_invocation(self.env)
         scorer = self.scorer
         execution = Execution(self.suite, self.benchmarks, recorder, scorer, self.device, self.caches,
-                              self.progress, self.aggregate)
+                              self.progress, self.aggregate, env=self.env)
         try:
             if self.with_ground_truth:
                 execution.ground_truth()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator
 
 from dasb.benchmarks.base import Item, Result, UtteranceBenchmark
-from dasb.items import describe
+from dasb.items import error_text
 from dasb.tokenizers.base import AudioTokenizer, TokenizerInfo
 
 
@@ -41,9 +41,9 @@ def score_item(bench: UtteranceBenchmark, item: Item, tok: AudioTokenizer | Toke
     try:
         values = bench.score(item, tok)  # type: ignore[arg-type]
     except Exception as err:
-        return [Result(m, None, uid, "error", f"{where}: {describe(err)}") for m in bench.metrics()]
+        return [Result(m, None, uid, "error", f"{where}: {error_text(err)}") for m in bench.metrics()]
     return [
-        Result(m, None, uid, "error", f"{where}: {describe(v)}") if isinstance(v, Exception) else Result(m, v, uid)
+        Result(m, None, uid, "error", f"{where}: {error_text(v)}") if isinstance(v, Exception) else Result(m, v, uid)
         for m, v in values.items()
     ]
 

@@ -62,7 +62,7 @@ def randomise_codebooks(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
     return model
 
 
-def stand_in_inputs(needs: tuple[str, ...], sample_rate: int) -> dict[str, Any]:
+def stand_in_decode_values(needs: tuple[str, ...], sample_rate: int) -> dict[str, Any]:
     """Decoder inputs for checks: a fixed sentence and a speech-like prompt ``[1, N]`` of another "voice"."""
     values: dict[str, Any] = {}
     if "transcript" in needs:
@@ -130,9 +130,9 @@ def check_tokenizer(
             _check(torch.equal(single.codes[0, :, :n], tokens.codes[i, :, :n]), name, f"item {i}: codes differ between batched and one-by-one encoding")
 
     report = {"frames": tokens.lengths.tolist(), "expected_frames": expected, "decoded_samples": None}
-    inputs = stand_in_inputs(info.decode_inputs, sr)
+    values = stand_in_decode_values(info.decode_inputs, sr)
     if info.decodes:
-        side = {**tokens.side, **{n: [inputs[n]] * b for n in info.decode_inputs}}
+        side = {**tokens.side, **{n: [values[n]] * b for n in info.decode_inputs}}
         with torch.inference_mode():
             out, out_len = tok.decode(Tokens(tokens.codes, tokens.lengths, tokens.mask, side))
         _check(out.dim() == 3 and out.shape[0] == b, name, f"decoded audio must be [B, C, N], got {tuple(out.shape)}")
@@ -157,7 +157,7 @@ def check_tokenizer(
     through = runtime.encode(tok, [stereo], [other_sr])
     _check(through[0].codes.shape[1] == info.num_codebooks, name, "runtime.encode returned the wrong codebook count")
     if info.decodes:
-        back = runtime.decode(tok, through, other_sr, inputs=[inputs])[0]
+        back = runtime.decode(tok, through, other_sr, decode_values=[values])[0]
         _check(back.shape[0] == 1 and abs(back.shape[-1] - stereo.shape[-1]) <= other_sr / info.frame_rate + 2, name,
                f"runtime.decode returned shape {back.shape} for a {stereo.shape[-1]}-sample input")
     return report

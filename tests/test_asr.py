@@ -80,8 +80,8 @@ def test_original_transcripts_are_cached_by_content(tmp_path):
     bench = ASR()
     bench.setup()
     seen: list[int] = []
-    real = bench._asr.transcribe
-    bench._asr.transcribe = lambda waves: seen.append(len(waves)) or real(waves)
+    real = bench._model.transcribe
+    bench._model.transcribe = lambda waves: seen.append(len(waves)) or real(waves)
     utt = load_corpus("mini").utterances[0]
     wave = load_audio(utt.audio)[0][0]
     first = bench.transcribe([wave, wave.copy()])

@@ -76,7 +76,7 @@ def _item(uid: str, text: str, ref: float, dec: float) -> Item:
 def test_utterances_the_judge_cannot_transcribe_are_dropped_and_counted():
     bench = _asr(max_original_wer=0.5)
     heard = {0.1: "a b c d", 0.2: "a b c d", 0.3: "", 0.4: "x", 0.5: "w x y z", 0.6: "w x y q", 0.7: "a b x y"}
-    bench._asr = _Judge(heard)
+    bench._model = _Judge(heard)
     items = [_item("good", "a b c d", 0.1, 0.2),     # perfect original, perfect decoded
              _item("silent", "a b c d", 0.3, 0.4),   # judge hears nothing in the original
              _item("poor", "a b c d", 0.7, 0.4),     # judge's WER on the original is 0.5: kept (not above)
@@ -96,7 +96,7 @@ def test_utterances_the_judge_cannot_transcribe_are_dropped_and_counted():
 
 def test_corpus_rates_carry_bootstrap_intervals():
     bench = _asr()
-    bench._asr = _Judge({0.1: "a b c d", 0.2: "a b c", 0.3: "e f", 0.4: "e g", 0.5: "h i j", 0.6: "h i j"})
+    bench._model = _Judge({0.1: "a b c d", 0.2: "a b c", 0.3: "e f", 0.4: "e g", 0.5: "h i j", 0.6: "h i j"})
     items = [_item("u1", "a b c d", 0.1, 0.2), _item("u2", "e f", 0.3, 0.4), _item("u3", "h i j", 0.5, 0.6)]
     corpus = {(r.row, r.metric): r for r in bench.run(items, tokenizer=None) if r.utterance is None}
     for key in [(None, "wer"), (None, "cer"), (None, "dwer"), (None, "dcer"), (GROUND_TRUTH, "wer")]:

@@ -42,13 +42,13 @@ def test_provider_prompts_with_another_utterance_of_the_same_speaker():
     for utt in corpus.utterances:
         prompt = provider.prompt_for(utt)
         assert prompt.id != utt.id and prompt.speaker == utt.speaker
-        inputs = provider.inputs(utt)
+        inputs = provider.for_utterance(utt)
         assert inputs.sources == {"transcript": "own", "speaker_prompt": prompt.id}
         assert inputs.values["transcript"] == utt.text
         assert inputs.values["speaker_prompt"].shape[0] == 1
     # Same inputs, same key; another prompt, another key (the token cache keys on it).
     a, b = corpus.utterances[:2]
-    assert provider.inputs(a).key == provider.inputs(a).key != provider.inputs(b).key
+    assert provider.for_utterance(a).key == provider.for_utterance(a).key != provider.for_utterance(b).key
 
 
 def test_provider_errors_name_the_utterance_and_what_is_missing(tmp_path):
@@ -62,7 +62,7 @@ def test_provider_errors_name_the_utterance_and_what_is_missing(tmp_path):
         DecodeInputProvider(Corpus("c", utts), ("transcript",), 16000).sources(utts[0])
 
 
-def test_conformance_kit_supplies_stand_in_inputs():
+def test_conformance_kit_supplies_stand_in_decode_values():
     check_tokenizer(PromptedMuLaw())
 
 

@@ -49,8 +49,7 @@ def _rec(tok: str, metric: str, value: float | None, utt: str | None = None, **k
     status = "ok" if value is not None else "error"
     return Record(tok, "h-" + tok[:3], "reconstruction", "bh", "mini", "dh", metric, value, status=status,
                   message=kw.pop("message", None if value is not None else "PesqError: <boom> & failed"),
-                  utterance=utt, higher_is_better=higher, run_id="run1", created_at="2026-01-01T00:00:00+00:00",
-                  env=ENV, **kw)
+                  utterance=utt, higher_is_better=higher, run_id="run1", created_at="2026-01-01T00:00:00+00:00", **kw)
 
 
 def _records(seed: int = 0) -> list[Record]:
@@ -67,7 +66,7 @@ def _records(seed: int = 0) -> list[Record]:
             out.append(_rec(tok, metric, s.mean, stderr=s.stderr, ci_low=s.ci_low, ci_high=s.ci_high, n=s.n))
     out.append(Record("gamma", "h-gam", "streaming", "sh", "mini", "dh", "agreement", None, status="skipped",
                       message="streaming needs a causal tokenizer", higher_is_better=True, run_id="run1",
-                      created_at="2026-01-01T00:00:00+00:00", env=ENV))
+                      created_at="2026-01-01T00:00:00+00:00"))
     return out
 
 
@@ -81,7 +80,9 @@ def _meta() -> dict[str, dict]:
 
 
 def _run_dir(path: Path, records: list[Record] | None = None) -> Path:
-    RunStore(path).append(records if records is not None else _records())
+    store = RunStore(path)
+    store.append(records if records is not None else _records())
+    store.add_invocation("run1", "2026-01-01T00:00:00+00:00", ENV)
     (path / TOKENIZERS_FILE).write_text(json.dumps(_meta()))
     return path
 

@@ -117,8 +117,8 @@ def test_delay_layout_shifts_codebook_k_by_k() -> None:
     codes = np.array([[1, 2, 3], [4, 5, 6]])
     lay = layout(codes, (8, 8), "delay")
     assert lay.targets.T.tolist() == [[1, 2, 3, -1], [-1, 4, 5, 6]]
-    assert lay.inputs[0].tolist() == [8, 8]  # BOS
-    assert lay.inputs[1].tolist() == [1, 9]  # codebook 1 still padded (PAD = 9)
+    assert lay.input_ids[0].tolist() == [8, 8]  # BOS
+    assert lay.input_ids[1].tolist() == [1, 9]  # codebook 1 still padded (PAD = 9)
 
 
 def test_lm_predictable_versus_random_codes() -> None:
@@ -307,6 +307,28 @@ def test_generated_minimal_pairs_are_cached(tmp_path) -> None:
     wav, sr = load_audio(items[0].file)
     assert sr == 16000 and 0.1 < wav.shape[-1] / sr < 1.0
     assert generate_minimal_pairs(("en-us", "en-us+f3"), groups, root=tmp_path) == items
+
+
+def test_two_fresh_abx_caches_give_the_same_score_and_key(tmp_path, monkeypatch) -> None:
+    """espeak-ng draws breath noise (voice +f3) from a time-seeded generator; unseeded, the sets differed."""
+    pytest.importorskip("espeakng_loader", reason="the generated ABX set needs the tokens extra (espeakng-loader)")
+    import soundfile as sf
+
+    from dasb.benchmarks.abx import ABX
+    from dasb.hashing import hash_config
+
+    tok = get_card("mulaw8-16k").build("cpu")
+    outcomes = []
+    for cache in ("first", "second"):
+        monkeypatch.setenv("DASB_CACHE_DIR", str(tmp_path / cache))
+        bench = ABX(voices=["en-us", "en-us+f3"], max_triplets=300)
+        outcomes.append((hash_config(bench.config()), by_metric(bench.run([], tok))["abx_error"]))
+    assert outcomes[0] == outcomes[1]
+    # The key follows the audio: an edited file in the cache gives a new key.
+    item = bench._items()[0][0]
+    wav, sr = sf.read(item.file)
+    sf.write(item.file, 0.5 * wav, sr)
+    assert hash_config(ABX(voices=["en-us", "en-us+f3"], max_triplets=300).config()) != outcomes[1][0]
 
 
 # ---- speaker invariance ----------------------------------------------------------------------

@@ -117,8 +117,8 @@ def test_multi_speaker_vocoder_decodes_with_the_speaker_prompt(tmp_path):
 
     tokens = runtime.encode(tok, [speech_like_signal(0.6, 16000)], [16000])
     loud, quiet = (speech_like_signal(1.0, 16000, seed=4) * g for g in (1.0, 0.1))
-    a = runtime.decode(tok, tokens, 16000, inputs=[{"speaker_prompt": loud}])[0]
-    b = runtime.decode(tok, tokens, 16000, inputs=[{"speaker_prompt": quiet}])[0]
+    a = runtime.decode(tok, tokens, 16000, decode_values=[{"speaker_prompt": loud}])[0]
+    b = runtime.decode(tok, tokens, 16000, decode_values=[{"speaker_prompt": quiet}])[0]
     assert a.shape == b.shape and not np.allclose(a, b)  # the prompt reaches the generator
 
 

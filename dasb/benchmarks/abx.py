@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from dasb.audio import load_audio, to_channels
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.specs import LOWER, NEUTRAL, MetricSpec, spec_table
 from dasb.data.corpus import Utterance
-from dasb.data.minimal_pairs import DEFAULT_VOICES, ABXItem, generate_minimal_pairs, read_item_file
-from dasb.stats import summarize
+from dasb.data.minimal_pairs import DEFAULT_VOICES, ABXItem, generate_minimal_pairs, item_set_hash, read_item_file
 from dasb.tokenizers import runtime
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 from dasb.tokenseq import codebook_streams, frame_symbols
@@ -149,6 +149,16 @@ class ABX(CorpusBenchmark):
             raise ValueError(f"abx frame must be one of {FRAMES}, got {frame!r}")
         super().__init__(voices=list(voices), item_file=item_file, audio_dir=audio_dir, frame=frame,
                          max_frame_rate=max_frame_rate, max_triplets=max_triplets, seed=seed, **settings)
+        self._item_set: tuple[list[ABXItem], str] | None = None
+
+    def config(self) -> dict[str, Any]:
+        """The settings plus the content hash of the item set's audio (a set generated or edited differently
+        gets new keys); a set that cannot be built is keyed by the reason, and run() fails with it."""
+        try:
+            content = self._items()[1]
+        except Exception as err:
+            content = f"unavailable: {type(err).__name__}"
+        return {**super().config(), "item_set": content}
 
     def metrics(self) -> dict[str, MetricSpec]:
         return spec_table(
@@ -159,17 +169,22 @@ class ABX(CorpusBenchmark):
         """None: ABX brings its own item set."""
         return []
 
-    def _items(self) -> list[ABXItem]:
-        s = self.settings
-        if s["item_file"]:
-            if not s["audio_dir"]:
-                raise ValueError("abx: item_file needs audio_dir (the folder of the item file's audio)")
-            return read_item_file(s["item_file"], s["audio_dir"])
-        return generate_minimal_pairs(tuple(s["voices"]))
+    def _items(self) -> tuple[list[ABXItem], str]:
+        """The item set and its content hash, built once per benchmark instance."""
+        if self._item_set is None:
+            s = self.settings
+            if s["item_file"]:
+                if not s["audio_dir"]:
+                    raise ValueError("abx: item_file needs audio_dir (the folder of the item file's audio)")
+                items = read_item_file(s["item_file"], s["audio_dir"])
+            else:
+                items = generate_minimal_pairs(tuple(s["voices"]))
+            self._item_set = (items, item_set_hash(items))
+        return self._item_set
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         s = self.settings
-        abx_items = self._items()
+        abx_items = self._items()[0]
         trips = triplets(abx_items)
         if not trips:
             raise ValueError("abx: the item set yields no across-speaker triplets (need 2+ speakers per context)")
@@ -186,12 +201,10 @@ class ABX(CorpusBenchmark):
         cells: dict[tuple[str, str, str], list[float]] = defaultdict(list)
         for (a, b, _), e in zip(trips, errors):
             cells[(abx_items[a].context, abx_items[a].label, abx_items[b].label)].append(float(e))
-        sm = summarize([float(np.mean(v)) for v in cells.values()])
-        note = f"{len(trips)} triplets in {sm.n} cells, {s['frame']} frames, windows of {pool} frame(s)"
-        return [
-            Result("abx_error", sm.mean, None, "ok", note, sm.stderr, sm.ci_low, sm.ci_high, sm.n),
-            Result("triplets", float(len(trips)), None, "ok", note, n=sm.n),
-        ]
+        note = f"{len(trips)} triplets in {len(cells)} cells, {s['frame']} frames, windows of {pool} frame(s)"
+        # abx_error is the mean over (context, A label, B label) cells of each cell's mean triplet error.
+        return [aggregate(self.spec("abx_error"), [float(np.mean(v)) for v in cells.values()], note),
+                Result("triplets", float(len(trips)), None, "ok", note, n=len(cells))]
 
     def _embeddings(self, tokenizer: AudioTokenizer) -> list[torch.Tensor] | None:
         if self.settings["frame"] == "onehot":

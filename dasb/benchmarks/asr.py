@@ -20,12 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import sys
-
 import numpy as np
 
-from dasb.audio import content_hash, resample
-from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.audio import resample
+from dasb.benchmarks.aggregate import aggregate
+from dasb.benchmarks.base import Item, JudgedBenchmark, Result
 from dasb.fitness import control_audio
 from dasb.specs import LOWER, MetricSpec, judge_controls, spec_table
 from dasb.results.record import GROUND_TRUTH
@@ -33,15 +32,14 @@ from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.text import EditCounts, char_edits, word_edits
 from dasb.models.asr import SAMPLE_RATE, ASRBackend, asr_config, make_asr
-from dasb.models.judges import AUTO, Judge, choose_asr
-from dasb.stats import summarize_ratio
+from dasb.models.judges import choose_asr
 from dasb.tokenizers.base import AudioTokenizer
 
 
 RATES = ("wer", "cer", "dwer", "dcer")
 
 
-class ASR(CorpusBenchmark):
+class ASR(JudgedBenchmark):
     """dWER/dCER and WER/CER of decoded audio with Whisper or PocketSphinx.
 
     Settings: ``backend`` ("auto": Whisper when its weights are here or can be fetched, else
@@ -53,17 +51,14 @@ class ASR(CorpusBenchmark):
 
     name = "asr"
     version = 2  # 2: dwer/dcer leave out utterances the judge cannot transcribe on the original
-    needs_decoded = True
-    needs_tokens = False
     needs_text = True
-    ground_truth = True
+    judge_setting = "backend"
+    choose_judge = staticmethod(choose_asr)
+    make_judge = staticmethod(make_asr)
+    _model: ASRBackend | None
 
-    def __init__(self, backend: str = AUTO, options: dict[str, Any] | None = None,
-                 max_original_wer: float = 0.75, **settings: Any) -> None:
-        super().__init__(backend=backend, options=dict(options or {}), max_original_wer=max_original_wer, **settings)
-        self._asr: ASRBackend | None = None
-        self._judge: Judge | None = None
-        self._transcripts: dict[str, str] = {}
+    def __init__(self, max_original_wer: float = 0.75, **settings: Any) -> None:
+        super().__init__(max_original_wer=max_original_wer, **settings)
 
     def metrics(self) -> dict[str, MetricSpec]:
         what = {"wer": "word error rate against the transcript", "cer": "character error rate against the transcript",
@@ -75,18 +70,9 @@ class ASR(CorpusBenchmark):
         return spec_table(*(MetricSpec(m, LOWER, "ratio", 0.0, None, "ratio", m == "dwer", d) for m, d in what.items()),
                           dropped)
 
-    @property
-    def judge(self) -> Judge:
-        """The recogniser this run uses (resolved once: ``auto`` looks for Whisper's weights)."""
-        if self._judge is None:
-            self._judge = choose_asr(self.settings["backend"], self.settings["options"])
-        return self._judge
-
-    def config(self) -> dict[str, Any]:
+    def judge_identity(self) -> dict[str, Any]:
         j = self.judge
-        # The resolved judge, not "auto", so that the same recogniser gives the same keys however it was named.
-        return {**super().config(), "backend": j.backend, "options": j.identity_options(),
-                "judge": {**j.identity(), "config": asr_config(j.backend, j.identity_options())}}
+        return {**j.identity(), "config": asr_config(j.backend, j.identity_options())}
 
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         """Utterances with transcripts, round-robin over speakers, distinct sentences first.
@@ -102,23 +88,13 @@ class ASR(CorpusBenchmark):
         untranscribed = [u for u in utterances if not u.text]
         return spread_over_speakers(fresh + repeated, self.settings.get("max_utterances")) + untranscribed
 
-    def setup(self) -> None:
-        if self._asr is None:
-            print(self.judge.describe(self.name), file=sys.stderr)
-            self._asr = make_asr(self.judge.backend, **self.judge.options)
-
     def transcribe(self, waves: list[np.ndarray]) -> list[str]:
         """Transcripts of 16 kHz waveforms, recognising only audio not seen before."""
-        assert self._asr is not None, "setup() loads the ASR backend"
-        keys = [content_hash(w, SAMPLE_RATE) for w in waves]
-        todo = {k: w for k, w in zip(keys, waves) if k not in self._transcripts}
-        if todo:
-            self._transcripts.update(zip(todo, self._asr.transcribe(list(todo.values()))))
-        return [self._transcripts[k] for k in keys]
+        assert self._model is not None, "setup() loads the ASR backend"
+        return self.judge_once(waves, SAMPLE_RATE, self._model.transcribe)
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer | None) -> list[Result]:
         self.setup()
-        assert self._asr is not None
         untranscribed = [it.utterance.id for it in items if not it.utterance.text]
         items = [it for it in items if it.utterance.text]
         if not items:
@@ -135,8 +111,8 @@ class ASR(CorpusBenchmark):
         dropped: list[str] = []
         for i, (it, orig) in enumerate(zip(items, originals)):
             text, uid = it.utterance.text, it.utterance.id
-            rows = {(GROUND_TRUTH, "wer"): (word_edits(text, orig, self._asr.normalize), orig),
-                    (GROUND_TRUTH, "cer"): (char_edits(text, orig, self._asr.normalize), None)}
+            rows = {(GROUND_TRUTH, "wer"): (word_edits(text, orig, self._model.normalize), orig),
+                    (GROUND_TRUTH, "cer"): (char_edits(text, orig, self._model.normalize), None)}
             unfit = self._unfit(rows[GROUND_TRUTH, "wer"][0], orig)
             if unfit:
                 dropped.append(uid)
@@ -155,7 +131,7 @@ class ASR(CorpusBenchmark):
             for m in ("dwer", "dcer"):
                 notes[m] += f"; {len(dropped)} of {len(items)} utterance(s) dropped: the judge cannot transcribe their original"
         for (row, metric), counts in scores.items():
-            results.append(_corpus_rate(metric, counts, row, notes[metric]))
+            results.append(aggregate(self.spec(metric), [(c.edits, c.length) for c in counts], notes[metric], row))
         results.append(Result("dropped", float(len(dropped)), None, "ok",
                               f"dropped: {', '.join(dropped)}" if dropped else None, n=len(items), row=GROUND_TRUTH))
         return skipped + results
@@ -164,8 +140,8 @@ class ASR(CorpusBenchmark):
               with_d: bool) -> dict[tuple[str | None, str], tuple[EditCounts, str | None]]:
         """The rates of one utterance as heard in ``row`` (the tokenizer's decoded audio, or a control);
         dwer/dcer only ``with_d`` (the judge could transcribe the original)."""
-        assert self._asr is not None
-        norm = self._asr.normalize
+        assert self._model is not None
+        norm = self._model.normalize
         rows = {(row, "wer"): (word_edits(text, dec, norm), dec), (row, "cer"): (char_edits(text, dec, norm), None)}
         if with_d:
             rows.update({(row, "dwer"): (word_edits(orig, dec, norm), None), (row, "dcer"): (char_edits(orig, dec, norm), None)})
@@ -174,18 +150,10 @@ class ASR(CorpusBenchmark):
     def _unfit(self, truth: EditCounts, original: str) -> str | None:
         """Why dWER/dCER cannot use an utterance whose original the judge transcribed as ``original``
         with ``truth`` edits against the transcript, or None when it can."""
-        assert self._asr is not None
-        if not self._asr.normalize(original).split():
+        assert self._model is not None
+        if not self._model.normalize(original).split():
             return "the judge heard no words in the original"
         limit = self.settings["max_original_wer"]
         if truth.rate > limit:
             return f"the judge's WER on the original is {truth.rate:.2f} (> max_original_wer {limit:g})"
         return None
-
-
-def _corpus_rate(metric: str, counts: list[EditCounts], row: str | None, note: str | None = None) -> Result:
-    try:
-        s = summarize_ratio([c.edits for c in counts], [c.length for c in counts])
-    except ValueError as err:  # e.g. the recogniser heard nothing in any original
-        return Result(metric, None, None, "error", f"{metric}: {err}", row=row)
-    return Result(metric, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row)

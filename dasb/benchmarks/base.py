@@ -12,14 +12,17 @@ stopped) and aggregates. A :class:`CorpusBenchmark` needs all items at once
 """
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from dasb.audio import content_hash
 from dasb.data.corpus import Utterance
 from dasb.decode_inputs import DecodeInputs
+from dasb.models.judges import AUTO, Judge
 from dasb.specs import MetricSpec, check_settings, check_specs
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
@@ -30,9 +33,9 @@ class Item:
 
     ``reference`` is mono float32 ``[N]`` at ``sample_rate`` (the file's rate);
     ``decoded`` is mono ``[N']`` at the same rate, or None when the tokenizer
-    does not decode or decoding was not needed. ``inputs`` is what the decoder
+    does not decode or decoding was not needed. ``decode_inputs`` is what the decoder
     was given besides the tokens; a benchmark that decodes tokens of its own
-    making passes ``inputs.values`` on to :func:`dasb.tokenizers.runtime.decode`.
+    making passes ``decode_inputs.values`` on to :func:`dasb.tokenizers.runtime.decode`.
     """
 
     utterance: Utterance
@@ -42,7 +45,7 @@ class Item:
     decoded: np.ndarray | None = None
     encode_seconds: float = 0.0
     decode_seconds: float = 0.0
-    inputs: DecodeInputs = field(default_factory=DecodeInputs)
+    decode_inputs: DecodeInputs = field(default_factory=DecodeInputs)
     hashes: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # see dasb.result_cache
 
 
@@ -55,7 +58,7 @@ class Result:
     utterance: str | None = None
     status: str = "ok"
     message: str | None = None
-    stderr: float | None = None
+    stderr: float | None = None  # aggregate rows: standard error, 95% interval, count
     ci_low: float | None = None
     ci_high: float | None = None
     n: int | None = None
@@ -168,3 +171,69 @@ def check_benchmark(name: str, cls: Any) -> None:
         odd = [m for m, s in specs.items() if s.aggregation != "mean"]
         if odd:
             raise ValueError(f"per-utterance benchmarks are aggregated as means; {odd} declare otherwise")
+
+
+class JudgedBenchmark(CorpusBenchmark):
+    """A corpus benchmark whose numbers come from a judge model (an ASR backend, a speaker encoder) named by
+    a setting (``judge_setting``; "auto", the default, takes the best judge available, see
+    :mod:`dasb.models.judges`) with keyword ``options``; it also scores the original audio (ground truth).
+
+    The judge's outputs are memoised by audio content, so the originals are judged once per process
+    however many tokenizers run.
+    """
+
+    needs_decoded = True
+    needs_tokens = False
+    ground_truth = True
+    judge_setting: ClassVar[str]  # the setting that names the judge
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.extra_settings = {cls.judge_setting: str}  # the judge's setting joins the settings schema
+
+    def __init__(self, options: dict[str, Any] | None = None, **settings: Any) -> None:
+        setting = self.judge_setting
+        super().__init__(**{setting: settings.pop(setting, AUTO)}, options=dict(options or {}), **settings)
+        self._chosen: Judge | None = None
+        self._model: Any = None
+        self._judged: dict[str, Any] = {}
+
+    @staticmethod
+    @abstractmethod
+    def choose_judge(name: str, options: dict[str, Any]) -> Judge:
+        """The judge a setting names ("auto": the best available), with why it was chosen."""
+
+    @staticmethod
+    @abstractmethod
+    def make_judge(name: str, **options: Any) -> Any:
+        """The judge model named ``name``, built with ``options``."""
+
+    @property
+    def judge(self) -> Judge:
+        """The judge this run uses (resolved once: ``auto`` looks for the best judge's weights)."""
+        if self._chosen is None:
+            self._chosen = self.choose_judge(self.settings[self.judge_setting], self.settings["options"])
+        return self._chosen
+
+    def judge_identity(self) -> dict[str, Any]:
+        """What of the judge goes into record keys."""
+        return self.judge.identity()
+
+    def config(self) -> dict[str, Any]:
+        j = self.judge
+        # The resolved judge, not "auto", so that the same judge gives the same keys however it was named.
+        return {**super().config(), self.judge_setting: j.backend, "options": j.identity_options(),
+                "judge": self.judge_identity()}
+
+    def setup(self) -> None:
+        if self._model is None:
+            print(self.judge.describe(self.name), file=sys.stderr)
+            self._model = self.make_judge(self.judge.backend, **self.judge.options)
+
+    def judge_once(self, waves: list[np.ndarray], rate: int, judge: Any) -> list[Any]:
+        """``judge(waves)`` computed only for audio not judged before (by content at ``rate``)."""
+        keys = [content_hash(w, rate) for w in waves]
+        todo = {k: w for k, w in zip(keys, waves) if k not in self._judged}
+        if todo:
+            self._judged.update(zip(todo, judge(list(todo.values()))))
+        return [self._judged[k] for k in keys]

@@ -137,7 +137,7 @@ class Efficiency(CorpusBenchmark):
         @torch.inference_mode()
         def decode_all() -> None:
             for t, it in zip(tokens, items):
-                tokenizer.decode(runtime.with_inputs(tokenizer, t, it.inputs.values) if info.decode_inputs else t)
+                tokenizer.decode(runtime.with_decode_values(tokenizer, t, it.decode_inputs.values) if info.decode_inputs else t)
             _sync(device)
 
         n = len(items)

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.specs import LOWER, NEUTRAL, MetricSpec, spec_table
-from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenseq import deduplicate, frame_symbols, normalised_edit_distance
 
@@ -81,13 +81,10 @@ class SpeakerInvariance(CorpusBenchmark):
         note = f"{len(same)} same-text and {len(other)} different-text pairs"
         if cropped:
             note += f"; {cropped} sequences cut to their centred {limit} units"
-        same_d = summarize([normalised_edit_distance(units[i], units[j]) for i, j in same])
-        other_d = summarize([normalised_edit_distance(units[i], units[j]) for i, j in other])
-        if other_d.mean == 0:
+        same_d = aggregate(self.spec("same_text_distance"), [normalised_edit_distance(units[i], units[j]) for i, j in same], note)
+        other_d = aggregate(self.spec("different_text_distance"),
+                            [normalised_edit_distance(units[i], units[j]) for i, j in other], note)
+        if other_d.value == 0:
             raise ValueError("different sentences give identical token sequences: the tokens carry no content")
-        return [
-            Result("same_text_distance", same_d.mean, None, "ok", note, same_d.stderr, same_d.ci_low, same_d.ci_high, same_d.n),
-            Result("different_text_distance", other_d.mean, None, "ok", note, other_d.stderr, other_d.ci_low,
-                   other_d.ci_high, other_d.n),
-            Result("invariance_ratio", same_d.mean / other_d.mean, None, "ok", note, n=same_d.n),
-        ]
+        ratio = Result("invariance_ratio", same_d.value / other_d.value, None, "ok", note, n=same_d.n)
+        return [same_d, other_d, ratio]

@@ -76,7 +76,7 @@ class Levels(CorpusBenchmark):
                 uid = it.utterance.id
                 try:
                     decoded = it.decoded if k == info.num_codebooks else runtime.decode(
-                        tokenizer, [first_codebooks(it.tokens, k)], it.sample_rate, inputs=[it.inputs.values])[0][0]
+                        tokenizer, [first_codebooks(it.tokens, k)], it.sample_rate, decode_values=[it.decode_inputs.values])[0][0]
                     scores = score_decoded(it.reference, decoded, it.sample_rate, info.align, self._metrics)
                 except Exception as err:  # this utterance's rows become errors; the others still count
                     scores = {m.name: err for m in self._metrics}
@@ -91,7 +91,7 @@ class Levels(CorpusBenchmark):
                 name, got = f"{m.name}_k{k}", values[m.name]
                 failed = len(items) - len(got)
                 if got:
-                    results += utterance_results(name, got, f"{failed} of {len(items)} utterances failed" if failed else None)
+                    results += utterance_results(self.spec(name), got, f"{failed} of {len(items)} utterances failed" if failed else None)
                 else:
                     results.append(Result(name, None, status="error", message="no utterance could be scored"))
         return results

@@ -118,7 +118,7 @@ class TokenLM(CorpusBenchmark):
         note += f"; n-gram order {order}"
         ngram = KneserNeyLM(sizes, order, s["discount"]).fit([x.flat(sizes) for x in train])
         per_utt = {x.utterance: (float(ngram.bits(*x.flat(sizes)).sum()), x.flat(sizes)[0].size, x.seconds) for x in test}
-        results = _report("ngram", per_utt, note)
+        results = _report(self.metrics(), "ngram", per_utt, note)
         for strategy in s["strategies"]:
             reason = self._skip(strategy, sizes, streams)
             name = f"transformer_{strategy}"
@@ -130,7 +130,7 @@ class TokenLM(CorpusBenchmark):
             per_utt = {x.utterance: (*tf.evaluate(model, lays[x.utterance], self.cfg.context, self.cfg.threads), x.seconds)
                        for x in test}
             budget = f"; {self.cfg.steps} steps of {self.cfg.batch_size} x {self.cfg.context} tokens, dim {self.cfg.dim}"
-            results += _report(name, per_utt, note + budget)
+            results += _report(self.metrics(), name, per_utt, note + budget)
         return results
 
     def _select_order(self, train: list[Stream], sizes: tuple[int, ...]) -> int:
@@ -156,14 +156,14 @@ class TokenLM(CorpusBenchmark):
         return None
 
 
-def _report(model: str, per_utt: dict[str, tuple[float, int, float]], note: str) -> list[Result]:
+def _report(specs: dict[str, MetricSpec], model: str, per_utt: dict[str, tuple[float, int, float]], note: str) -> list[Result]:
     """Per-utterance and aggregate bits/token, perplexity and bits per second."""
     for utt, (_, count, seconds) in per_utt.items():
         if count == 0 or seconds <= 0:
             raise ValueError(f"held-out utterance {utt} has no tokens to score")
     bpt = {u: bits / count for u, (bits, count, _) in per_utt.items()}
-    results = utterance_results(f"{model}_bits_per_token", bpt, note)
-    results += utterance_results(f"{model}_bps", {u: bits / sec for u, (bits, _, sec) in per_utt.items()}, note)
+    results = utterance_results(specs[f"{model}_bits_per_token"], bpt, note)
+    results += utterance_results(specs[f"{model}_bps"], {u: bits / sec for u, (bits, _, sec) in per_utt.items()}, note)
     # Perplexity is 2 ** (mean bits per token); its interval maps through the same monotone function.
     mean = next(r for r in results if r.utterance is None)
     results += [Result(f"{model}_perplexity", 2.0**v, u) for u, v in sorted(bpt.items())]

@@ -18,13 +18,13 @@ from typing import Any, Callable
 import numpy as np
 
 from dasb.audio import content_hash, resample
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
-from dasb.items import describe
+from dasb.items import error_text
 from dasb.models.mos import DNSMOS, SAMPLE_RATE
 from dasb.models.nisqa import NISQA
 from dasb.results.record import GROUND_TRUTH
 from dasb.specs import HIGHER, MetricSpec, spec_table
-from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.weights import WeightsUnavailable
 
@@ -74,9 +74,9 @@ class MOS(CorpusBenchmark):
         chosen = self.settings["predictors"]
         identity: dict[str, Any] = {}
         if "dnsmos" in chosen:
-            identity["dnsmos"] = DNSMOS.describe(bool(self.settings["personalized"]))
+            identity["dnsmos"] = DNSMOS.identity(bool(self.settings["personalized"]))
         if "nisqa" in chosen:
-            identity["nisqa"] = NISQA.describe()
+            identity["nisqa"] = NISQA.identity()
         return identity
 
     def config(self) -> dict[str, Any]:
@@ -93,7 +93,7 @@ class MOS(CorpusBenchmark):
             except WeightsUnavailable as err:  # not shipped: a skip saying how to get them, not an error per run
                 self._predictors["nisqa"] = ("skipped", str(err))
             except Exception as err:  # a corrupt or wrong file: NISQA's rows are errors, DNSMOS still runs
-                self._predictors["nisqa"] = ("error", f"cannot load NISQA: {describe(err)}")
+                self._predictors["nisqa"] = ("error", f"cannot load NISQA: {error_text(err)}")
 
     def _rate(self, predictor: str, wave: np.ndarray, sr: int) -> Rating | Exception:
         predict = self._predictors[predictor]
@@ -129,7 +129,7 @@ class MOS(CorpusBenchmark):
             rated = self._rate(predictor, getattr(it, attr), it.sample_rate)
             uid = it.utterance.id
             if isinstance(rated, Exception):
-                msg = f"utterance {uid}: {describe(rated)}"
+                msg = f"utterance {uid}: {error_text(rated)}"
                 results += [Result(m, None, uid, "error", msg, row=row) for m in names]
                 continue
             scores, note = rated
@@ -140,8 +140,7 @@ class MOS(CorpusBenchmark):
             if not vals:
                 results.append(Result(metric, None, None, "error", "no utterance could be rated", row=row))
                 continue
-            s = summarize(vals)
             failed = len(items) - len(vals)
             note = f"{failed} of {len(items)} utterances could not be rated" if failed else None
-            results.append(Result(metric, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row))
+            results.append(aggregate(self.spec(metric), vals, note, row))
         return results

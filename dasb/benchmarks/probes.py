@@ -22,13 +22,13 @@ from typing import Any, get_type_hints
 
 import torch
 
+from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.specs import HIGHER, LOWER, NEUTRAL, MetricSpec, spec_table
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.probes.model import TokenFrontEnd
 from dasb.probes.train import Example, ProbeConfig, speaker_split, text_split, train_asr_probe, train_speaker_probe
-from dasb.stats import summarize, summarize_ratio
 from dasb.threads import torch_threads
 from dasb.tokenizers.base import AudioTokenizer
 
@@ -130,8 +130,7 @@ class Probes(CorpusBenchmark):
                f"{epochs} epochs")
         out = []
         for metric, values in (("speaker_accuracy", correct), ("speaker_chance", chance)):
-            s = summarize([float(v) for v in values])
-            out.append(Result(metric, s.mean, None, "ok", msg, s.stderr, s.ci_low, s.ci_high, s.n))
+            out.append(aggregate(self.spec(metric), values, msg))
         return out
 
     def _asr(self, examples: list[Example], make_front, frame_rate: float, note: str) -> list[Result]:
@@ -141,8 +140,7 @@ class Probes(CorpusBenchmark):
                f"first test hypothesis: {hyps[0]!r}")
         out = []
         for metric, counts in (("asr_wer", words), ("asr_cer", chars)):
-            s = summarize_ratio([c.edits for c in counts], [c.length for c in counts])
-            out.append(Result(metric, s.mean, None, "ok", msg, s.stderr, s.ci_low, s.ci_high, s.n))
+            out.append(aggregate(self.spec(metric), [(c.edits, c.length) for c in counts], msg))
         return out
 
 

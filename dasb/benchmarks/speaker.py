@@ -14,27 +14,26 @@ Embeddings are cached by audio content across tokenizers.
 """
 from __future__ import annotations
 
-import sys
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-from dasb.audio import content_hash, resample
-from dasb.benchmarks.base import CorpusBenchmark, Item, Result
+from dasb.audio import resample
+from dasb.benchmarks.aggregate import aggregate
+from dasb.benchmarks.base import Item, JudgedBenchmark, Result
 from dasb.fitness import control_audio
 from dasb.specs import HIGHER, LOWER, MetricSpec, judge_controls, spec_table
 from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.verification import equal_error_rate
-from dasb.models.judges import AUTO, Judge, choose_speaker
+from dasb.models.judges import choose_speaker
 from dasb.models.speaker import SAMPLE_RATE, SpeakerEncoder, make_speaker_encoder
-from dasb.stats import summarize
 from dasb.tokenizers.base import AudioTokenizer
 
 
-class Speaker(CorpusBenchmark):
+class Speaker(JudgedBenchmark):
     """Speaker similarity (ECAPA-TDNN, or Resemblyzer) and EER on decoded audio.
 
     Settings: ``encoder`` ("auto": ECAPA when its weights are here or can be fetched, else
@@ -43,16 +42,11 @@ class Speaker(CorpusBenchmark):
     """
 
     name = "speaker"
-    needs_decoded = True
-    needs_tokens = False
     needs_speaker = True
-    ground_truth = True
-
-    def __init__(self, encoder: str = AUTO, options: dict[str, Any] | None = None, **settings: Any) -> None:
-        super().__init__(encoder=encoder, options=dict(options or {}), **settings)
-        self._encoder: SpeakerEncoder | None = None
-        self._judge: Judge | None = None
-        self._embeddings: dict[str, np.ndarray] = {}
+    judge_setting = "encoder"
+    choose_judge = staticmethod(choose_speaker)
+    make_judge = staticmethod(make_speaker_encoder)
+    _model: SpeakerEncoder | None
 
     def metrics(self) -> dict[str, MetricSpec]:
         return spec_table(
@@ -61,34 +55,13 @@ class Speaker(CorpusBenchmark):
             MetricSpec("eer", LOWER, "fraction", 0.0, 1.0, "corpus", False,
                        "equal error rate of same/different-speaker trials on decoded audio"))
 
-    @property
-    def judge(self) -> Judge:
-        """The encoder this run uses (resolved once: ``auto`` looks for ECAPA's weights)."""
-        if self._judge is None:
-            self._judge = choose_speaker(self.settings["encoder"], self.settings["options"])
-        return self._judge
-
-    def config(self) -> dict[str, Any]:
-        j = self.judge
-        # The resolved encoder, not "auto", so that the same encoder gives the same keys however it was named.
-        return {**super().config(), "encoder": j.backend, "options": j.identity_options(), "judge": j.identity()}
-
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         return spread_over_speakers(utterances, self.settings.get("max_utterances"))
 
-    def setup(self) -> None:
-        if self._encoder is None:
-            print(self.judge.describe(self.name), file=sys.stderr)
-            self._encoder = make_speaker_encoder(self.judge.backend, **self.judge.options)
-
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         """Unit-norm embeddings of 16 kHz waveforms, computing only those not seen before."""
-        assert self._encoder is not None, "setup() loads the speaker encoder"
-        keys = [content_hash(w, SAMPLE_RATE) for w in waves]
-        todo = {k: w for k, w in zip(keys, waves) if k not in self._embeddings}
-        if todo:
-            self._embeddings.update(zip(todo, self._encoder.embed(list(todo.values()))))
-        return np.stack([self._embeddings[k] for k in keys])
+        assert self._model is not None, "setup() loads the speaker encoder"
+        return np.stack(self.judge_once(waves, SAMPLE_RATE, self._model.embed))
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer | None) -> list[Result]:
         self.setup()
@@ -108,8 +81,7 @@ class Speaker(CorpusBenchmark):
         for row, b in heard.items():
             sims = np.sum(ref * b, axis=1)
             results += [Result("similarity", float(s), uid, row=row) for uid, s in zip(ids, sims)]
-            s = summarize(sims.tolist())
-            results.append(Result("similarity", s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row))
+            results.append(aggregate(self.spec("similarity"), sims.tolist(), note, row))
             results.append(_eer(b, speakers, row))
         return results
 

@@ -31,7 +31,7 @@ from dasb.audio import resample, to_channels
 from dasb.augment import centre_crop
 from dasb.benchmarks.aggregate import utterance_results
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
-from dasb.items import describe
+from dasb.items import error_text
 from dasb.specs import HIGHER, LOWER, MetricSpec, spec_table
 from dasb.registry import METRICS
 from dasb.tokenizers import runtime
@@ -102,7 +102,7 @@ class Streaming(CorpusBenchmark):
             try:
                 scores = self._score(item, tokenizer)
             except Exception as err:
-                failed[item.utterance.id] = f"utterance {item.utterance.id} ({item.utterance.audio}): {describe(err)}"
+                failed[item.utterance.id] = f"utterance {item.utterance.id} ({item.utterance.audio}): {error_text(err)}"
                 continue
             for metric, value in scores.items():
                 values[metric][item.utterance.id] = value
@@ -111,7 +111,7 @@ class Streaming(CorpusBenchmark):
         for metric, per_utt in values.items():
             results += [Result(metric, None, uid, "error", msg) for uid, msg in failed.items()]
             if per_utt:
-                results += utterance_results(metric, per_utt, note)
+                results += utterance_results(self.spec(metric), per_utt, note)
             elif failed:
                 results.append(Result(metric, None, None, "error", f"no utterance could be streamed; first error: {next(iter(failed.values()))}"))
             else:
@@ -127,8 +127,8 @@ class Streaming(CorpusBenchmark):
         spf = self._frame_samples(info)
         whole = runtime.encode(tokenizer, [native], [info.sample_rate], batch_size=1)[0]
         lookahead = float(info.extras.get("lookahead_ms", 0.0))
-        inputs = item.inputs.values
-        whole_mel = self._mel_to_ref(tokenizer, whole, ref, sr, inputs) if info.decodes else None
+        values = item.decode_inputs.values
+        whole_mel = self._mel_to_ref(tokenizer, whole, ref, sr, values) if info.decodes else None
         out: dict[str, float] = {}
         for ms in self.settings["chunk_ms"]:
             c = self._label(ms)
@@ -138,11 +138,11 @@ class Streaming(CorpusBenchmark):
             out[f"agreement_{c}"] = agreement(whole, chunked)
             out[f"latency_ms_{c}"] = 1000.0 * step / info.sample_rate + lookahead
             if whole_mel is not None:
-                out[f"mel_delta_{c}"] = self._mel_to_ref(tokenizer, chunked, ref, sr, inputs) - whole_mel
+                out[f"mel_delta_{c}"] = self._mel_to_ref(tokenizer, chunked, ref, sr, values) - whole_mel
         return out
 
     def _mel_to_ref(self, tokenizer: AudioTokenizer, tokens: Tokens, ref: np.ndarray, sr: int,
-                    inputs: dict[str, Any]) -> float:
-        audio = runtime.decode(tokenizer, [tokens], sr, inputs=[inputs])[0][0]
+                    values: dict[str, Any]) -> float:
+        audio = runtime.decode(tokenizer, [tokens], sr, decode_values=[values])[0][0]
         r, e, _ = align(ref, audio, sr, tokenizer.info.align)
         return self._mel(r, e, sr)

@@ -8,14 +8,24 @@ install) in several voices; groups of words that differ in one phoneme
 as FLAC (about 1 MB, not part of the repository) under
 ``$DASB_CACHE_DIR/abx`` (default ``~/.cache/dasb/abx``), keyed by the word
 list, voices and espeak-ng version.
+
+Generation is deterministic: espeak-ng adds random noise (breath, in voice
+variants such as ``+f3``) from a generator it seeds with the time, so the
+generator is reseeded with :data:`SEED` before every word; and a synthesis
+leaves state behind (the next word's audio depends on the previous ones), so
+the whole set is synthesised in a fresh process in a fixed order.
+:func:`item_set_hash` is the content hash of a set's audio, part of the ABX
+record keys.
 """
 from __future__ import annotations
 
 import ctypes
 import hashlib
 import json
+import multiprocessing
 import os
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +45,8 @@ MINIMAL_PAIR_GROUPS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_VOICES = ("en-us", "en-us+f3", "en+m3", "en-gb-x-rp")
 RATE = 16000
+SEED = 0  # espeak-ng's noise generator, reseeded before every word
+GENERATOR = 2  # part of the cache key; 2: seeded synthesis (1 drew noise seeded by the time)
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,10 @@ class _ESpeak:
         lib.espeak_SetSynthCallback(self._callback)
         lib.espeak_Info.restype = ctypes.c_char_p
         self.version = lib.espeak_Info(None).decode()
+        if not hasattr(lib, "espeak_ng_SetRandSeed"):
+            raise RuntimeError(f"espeak-ng {self.version} cannot seed its noise generator (needs 1.52 or later), "
+                               "so the ABX set would differ between caches")
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
 
     def _collect(self, wav: ctypes.POINTER(ctypes.c_short), n: int, events: ctypes.c_void_p) -> int:
         if n > 0:
@@ -108,6 +124,7 @@ class _ESpeak:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise ValueError(f"espeak-ng has no voice {voice!r}")
             self._chunks = []
+            self.lib.espeak_ng_SetRandSeed(SEED)  # the same audio whatever was synthesised before
             data = text.encode("utf-8") + b"\0"
             position_character, chars_utf8 = 1, 1
             err = self.lib.espeak_Synth(data, len(data), 0, position_character, 0, chars_utf8, None, None)
@@ -126,25 +143,28 @@ def trim_silence(x: np.ndarray, sr: int, threshold: float = 0.02, margin_s: floa
     return x[max(0, loud[0] - m) : loud[-1] + m]
 
 
+def _synthesise(words: list[tuple[str, str]]) -> list[np.ndarray]:
+    """Trimmed audio of each (word, voice) at the engine's rate, in order (run in a fresh process)."""
+    engine = _ESpeak()
+    return [trim_silence(engine.synth(word, voice), engine.rate) for word, voice in words]
+
+
 def generate_minimal_pairs(voices: tuple[str, ...] = DEFAULT_VOICES,
                            groups: dict[str, tuple[str, ...]] | None = None,
                            root: Path | None = None) -> list[ABXItem]:
     """The generated minimal-pair items (one 16 kHz FLAC per word and voice), cached on disk."""
     groups = MINIMAL_PAIR_GROUPS if groups is None else groups
     engine = _ESpeak()
-    key = hashlib.sha256(json.dumps([sorted(groups.items()), list(voices), engine.version]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps([sorted(groups.items()), list(voices), engine.version, GENERATOR]).encode()).hexdigest()[:12]
     folder = (cache_dir("abx") if root is None else Path(root)) / key
     index = folder / "items.jsonl"
     if index.exists():
         return [ABXItem(**json.loads(line)) for line in index.read_text().splitlines()]
     folder.mkdir(parents=True, exist_ok=True)
-    items, clips = [], []
-    for context, words in groups.items():
-        for word in words:
-            for voice in voices:
-                path = folder / f"{context}_{word}_{voice.replace('+', '-')}.flac"
-                clips.append(trim_silence(engine.synth(word, voice), engine.rate))
-                items.append(ABXItem(str(path), 0.0, None, word, context, voice))
+    items = [ABXItem(str(folder / f"{context}_{word}_{voice.replace('+', '-')}.flac"), 0.0, None, word, context, voice)
+             for context, words in groups.items() for word in words for voice in voices]
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+        clips = fresh.submit(_synthesise, [(it.label, it.speaker) for it in items]).result()
     # One resampling call for all clips: building the filter dominates the cost.
     padded = np.zeros((len(clips), max(len(c) for c in clips)), dtype=np.float32)
     for i, c in enumerate(clips):
@@ -156,3 +176,15 @@ def generate_minimal_pairs(voices: tuple[str, ...] = DEFAULT_VOICES,
     tmp.write_text("".join(json.dumps(it.__dict__) + "\n" for it in items))
     os.replace(tmp, index)
     return items
+
+
+def item_set_hash(items: list[ABXItem]) -> str:
+    """Content hash of an item set: every item's labels and span, and the samples of every file it names."""
+    digest = hashlib.sha256()
+    for it in items:
+        digest.update(json.dumps([it.label, it.context, it.speaker, it.onset, it.offset]).encode())
+    for file in sorted({it.file for it in items}):
+        wav, sr = sf.read(file, dtype="float32", always_2d=True)
+        digest.update(f"{sr}:{wav.shape}".encode())
+        digest.update(np.ascontiguousarray(wav).tobytes())
+    return digest.hexdigest()[:16]

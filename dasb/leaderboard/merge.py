@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dasb.results.record import Record, RecordKey
-from dasb.results.store import CONFIG_FILE, RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest, read_json
+from dasb.results.store import CONFIG_FILE, RECORDS_FILE, TOKENIZERS_FILE, iter_records, latest, read_invocations, read_json
 from dasb.specs import MetricSpec
 
 SAME_RTOL = 1e-9
@@ -33,6 +33,7 @@ class Merged:
     warnings: list[str] = field(default_factory=list)
     run_dirs: list[Path] = field(default_factory=list)
     stored_specs: dict[str, dict[str, MetricSpec]] = field(default_factory=dict)
+    invocations: dict[str, dict] = field(default_factory=dict)  # by run id: started_at, environment
 
     @property
     def specs(self) -> dict[str, dict[str, MetricSpec]]:
@@ -54,7 +55,7 @@ def _same(a: Record, b: Record) -> bool:
     return math.isclose(a.value, b.value, rel_tol=SAME_RTOL, abs_tol=1e-12)
 
 
-def _describe(key: RecordKey) -> str:
+def _key_text(key: RecordKey) -> str:
     where = f"utterance {key.utterance}" if key.utterance is not None else "aggregate"
     return f"{key.tokenizer} / {key.benchmark} / {key.dataset} / {where} / {key.metric}"
 
@@ -66,8 +67,10 @@ def merge_runs(run_dirs: list[str | Path]) -> Merged:
     meta: dict[str, dict] = {}
     stored: dict[str, dict[str, MetricSpec]] = {}
     warnings: list[str] = []
+    invocations: dict[str, dict] = {}
     conflicts = 0
     for d in dirs:
+        invocations.update(read_invocations(d))
         path = d / RECORDS_FILE
         if not path.exists():
             raise FileNotFoundError(f"{d}: no {RECORDS_FILE} (is this a dasb run directory?)")
@@ -81,7 +84,7 @@ def merge_runs(run_dirs: list[str | Path]) -> Merged:
             conflicts += 1
             if conflicts <= 50:  # the count below says how many there are in all
                 warnings.append(
-                    f"conflict: {_describe(key)}: {old_dir} has {_shown(old)} ({old.created_at}), "
+                    f"conflict: {_key_text(key)}: {old_dir} has {_shown(old)} ({old.created_at}), "
                     f"{d} has {_shown(rec)} ({rec.created_at}); showing the newer"
                 )
             if rec.created_at >= old.created_at:
@@ -101,7 +104,24 @@ def merge_runs(run_dirs: list[str | Path]) -> Merged:
         warnings.append(f"{conflicts} conflicting records in all (first 50 listed)")
     records = sorted((rec for rec, _ in chosen.values()), key=lambda r: r.created_at)
     warnings.extend(_config_clashes(records))
-    return Merged(records, meta, warnings, dirs, stored)
+    return Merged(records, meta, warnings, dirs, stored, invocations)
+
+
+def environment_differences(records: list[Record], invocations: dict[str, dict]) -> list[str]:
+    """One warning per package (of those that can change a number) whose version differs between the
+    invocations that wrote the ok ``records``; a package one environment does not list is not compared."""
+    versions: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for run in sorted({r.run_id for r in records if r.status == "ok"}):
+        env = invocations.get(run, {}).get("environment")
+        if env:
+            for name, version in {"dasb": env.get("dasb"), **(env.get("packages") or {})}.items():
+                versions[name][str(version or "not installed")].append(run)
+    return [
+        f"runs differ in {name}: " + "; ".join(f"{v} (run {', '.join(runs)})" for v, runs in by.items())
+        + "; their numbers may differ for that reason alone"
+        for name, by in sorted(versions.items())
+        if len(by) > 1
+    ]
 
 
 def _config_clashes(records: list[Record]) -> list[str]:

@@ -101,12 +101,11 @@ class SiteData:
             return f"{benchmark}/{metric}: {err}" + ("" if per_utterance else " (a corpus-level metric: nothing to pair)")
 
     def environments(self, tokenizer: str) -> list[tuple[dict, list[str]]]:
-        """Distinct environments of ``tokenizer``'s records, each with its run ids."""
+        """Distinct environments of the invocations that wrote ``tokenizer``'s records, each with its run ids."""
         out: dict[str, tuple[dict, set[str]]] = {}
-        for r in self.merged.records:
-            if r.tokenizer == tokenizer:
-                key = json.dumps(r.env, sort_keys=True, default=str)
-                out.setdefault(key, (r.env, set()))[1].add(r.run_id)
+        for run in {r.run_id for r in self.merged.records if r.tokenizer == tokenizer}:
+            env = self.merged.invocations.get(run, {}).get("environment") or {}
+            out.setdefault(json.dumps(env, sort_keys=True, default=str), (env, set()))[1].add(run)
         return [(env, sorted(runs)) for env, runs in out.values()]
 
 

@@ -30,9 +30,9 @@ STRATEGIES = ("flatten", "parallel", "delay")
 
 @dataclass
 class Layout:
-    """One utterance as model input: ``inputs``, ``targets`` and ``heads``, each ``[L, S]``."""
+    """One utterance as model input: ``input_ids``, ``targets`` and ``heads``, each ``[L, S]``."""
 
-    inputs: np.ndarray
+    input_ids: np.ndarray
     targets: np.ndarray
     heads: np.ndarray
 
@@ -51,8 +51,8 @@ def layout(codes: np.ndarray, sizes: tuple[int, ...], strategy: str, mask: np.nd
             flat, cb = flat[keep], cb[keep]
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         joint = flat + offsets[cb]
-        inputs = np.concatenate([[sum(sizes)], joint[:-1]])[:, None]
-        return Layout(inputs, flat[:, None], cb[:, None])
+        input_ids = np.concatenate([[sum(sizes)], joint[:-1]])[:, None]
+        return Layout(input_ids, flat[:, None], cb[:, None])
     if mask is not None:
         raise ValueError(f"strategy {strategy!r} needs fixed-rate tokens (no mask)")
     if strategy == "parallel":
@@ -65,10 +65,10 @@ def layout(codes: np.ndarray, sizes: tuple[int, ...], strategy: str, mask: np.nd
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     pad = np.asarray(sizes)[:, None] + 1
     bos = np.asarray(sizes)[:, None]
-    inputs = np.concatenate([bos, np.where(shifted < 0, pad, shifted)[:, :-1]], axis=1).T
+    input_ids = np.concatenate([bos, np.where(shifted < 0, pad, shifted)[:, :-1]], axis=1).T
     targets = shifted.T
     heads = np.where(targets < 0, -1, np.arange(k)[None, :])
-    return Layout(inputs, targets, heads)
+    return Layout(input_ids, targets, heads)
 
 
 class TokenTransformer(nn.Module):
@@ -85,15 +85,15 @@ class TokenTransformer(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(dim, s) for s in head_sizes)
         self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(context), persistent=False)
 
-    def hidden(self, inputs: torch.Tensor) -> torch.Tensor:
+    def hidden(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Hidden states ``[B, L, dim]`` for input ids ``[B, L, S]``."""
-        n = inputs.shape[1]
-        x = sum(emb(inputs[..., s]) for s, emb in enumerate(self.embed)) + self.pos.weight[:n]
+        n = input_ids.shape[1]
+        x = sum(emb(input_ids[..., s]) for s, emb in enumerate(self.embed)) + self.pos.weight[:n]
         return self.norm(self.body(x, mask=self.causal[:n, :n], is_causal=True))
 
-    def nll_bits(self, inputs: torch.Tensor, targets: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
+    def nll_bits(self, input_ids: torch.Tensor, targets: torch.Tensor, heads: torch.Tensor) -> torch.Tensor:
         """-log2 P of every target ``[B, L, S]`` (0 where ``heads`` is -1)."""
-        h = self.hidden(inputs)
+        h = self.hidden(input_ids)
         out = torch.zeros(targets.shape, dtype=h.dtype, device=h.device)
         for k, head in enumerate(self.heads):
             sel = heads == k
@@ -110,11 +110,11 @@ class TokenTransformer(nn.Module):
 class TrainConfig:
     """Model size and training budget."""
 
-    context: int = 128
+    context: int = 128  # tokens per training window
     dim: int = 64
     layers: int = 2
     heads: int = 4
-    steps: int = 150
+    steps: int = 150  # optimiser steps
     batch_size: int = 16
     lr: float = 2e-3
     threads: int = 1
@@ -122,7 +122,7 @@ class TrainConfig:
 
 
 def _stack(layouts: list[Layout]) -> Layout:
-    return Layout(*(np.concatenate([getattr(x, f) for x in layouts]) for f in ("inputs", "targets", "heads")))
+    return Layout(*(np.concatenate([getattr(x, f) for x in layouts]) for f in ("input_ids", "targets", "heads")))
 
 
 def train(train_layouts: list[Layout], sizes: tuple[int, ...], strategy: str, cfg: TrainConfig) -> TokenTransformer:
@@ -146,7 +146,7 @@ def _train(train_layouts: list[Layout], sizes: tuple[int, ...], strategy: str, c
     model = TokenTransformer(in_vocabs, sizes, cfg.context, cfg.dim, cfg.layers, cfg.heads)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    tensors = [torch.from_numpy(np.ascontiguousarray(getattr(data, f))) for f in ("inputs", "targets", "heads")]
+    tensors = [torch.from_numpy(np.ascontiguousarray(getattr(data, f))) for f in ("input_ids", "targets", "heads")]
     model.train()
     for _ in range(cfg.steps):
         starts = rng.integers(0, n - ctx + 1, size=cfg.batch_size)
@@ -173,7 +173,7 @@ def _evaluate(model: TokenTransformer, lay: Layout, context: int) -> tuple[float
     total, count = 0.0, 0
     for s in range(0, len(lay.targets), context):
         sl = slice(s, s + context)
-        x, y, hd = (torch.from_numpy(np.ascontiguousarray(a[sl]))[None] for a in (lay.inputs, lay.targets, lay.heads))
+        x, y, hd = (torch.from_numpy(np.ascontiguousarray(a[sl]))[None] for a in (lay.input_ids, lay.targets, lay.heads))
         bits = model.nll_bits(x, y.clamp(min=0), hd)
         total += float(bits.sum())
         count += int((hd >= 0).sum())

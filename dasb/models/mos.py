@@ -38,7 +38,7 @@ class DNSMOS:
         self._model = dnsmos.DNSMOS(str(primary), str(folder / "dnsmos_models" / "model_v8.onnx"))
 
     @staticmethod
-    def describe(personalized: bool) -> dict[str, Any]:
+    def identity(personalized: bool) -> dict[str, Any]:
         """What changes the predictions (model variant, package versions), without loading anything."""
         return {"predictor": "dnsmos", "personalized": personalized,
                 **{pkg: installed(pkg) for pkg in ("speechmos", "onnxruntime", "librosa")}}

@@ -286,7 +286,7 @@ class NISQA:
         self.models = [NISQAModel(filename) for filename in WEIGHTS]
 
     @staticmethod
-    def describe() -> dict[str, Any]:
+    def identity() -> dict[str, Any]:
         """What identifies the predictions: the weights files' sha256 (or why they are missing) and librosa."""
         where = NISQA_FILES.find()  # unverified here: loading verifies
         weights = {f: "missing" if where is None else file_sha256(where / f) for f in WEIGHTS}

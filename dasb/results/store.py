@@ -1,4 +1,7 @@
-"""A run directory: resolved configuration plus an append-only JSONL of records.
+"""A run directory: resolved configuration, an append-only JSONL of records, and one line per invocation.
+
+``INVOCATIONS_FILE`` holds, per ``dasb run`` invocation, its run id, start time and environment (package
+versions that can change a number, device, platform); each record names its invocation by ``run_id``.
 
 Each append is flushed and fsync'ed, so a killed run loses at most the line it
 was writing; that torn line is cut off when the store is next locked and its
@@ -24,6 +27,7 @@ RECORDS_FILE = "records.jsonl"
 REJECTED_FILE = "records.rejected.jsonl"  # lines `dasb run --repair` moved out of RECORDS_FILE
 CONFIG_FILE = "config.json"
 TOKENIZERS_FILE = "tokenizers.json"  # metadata of each tokenizer the run built
+INVOCATIONS_FILE = "invocations.jsonl"  # run id, start time and environment of each invocation
 LOCK_FILE = ".lock"
 NUMBER_FIELDS = ("value", "stderr", "ci_low", "ci_high")
 
@@ -121,6 +125,35 @@ def read_records(run_dir: str | Path) -> list[Record]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no records file (is this a dasb run directory?)")
     return list(latest(iter_records(path)).values())
+
+
+def read_invocations(run_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Invocations of a run directory by run id (``{"run_id", "started_at", "environment"}``).
+
+    Directories written before the invocations file (record schema 1) carried the environment on every
+    record; those environments are read from the records.
+    """
+    path = Path(run_dir)
+    out: dict[str, dict[str, Any]] = {}
+    records = path / RECORDS_FILE
+    if records.exists():
+        for line in records.read_text(encoding="utf-8").splitlines():
+            if '"env"' in line:  # schema 1
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # reported by the records reader
+                if isinstance(data, dict) and isinstance(data.get("env"), dict):
+                    out.setdefault(str(data.get("run_id", "")), {"run_id": data.get("run_id", ""),
+                                                                 "started_at": None, "environment": data["env"]})
+    if (path / INVOCATIONS_FILE).exists():
+        for lineno, line in enumerate((path / INVOCATIONS_FILE).read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path / INVOCATIONS_FILE}:{lineno}: not JSON ({err})") from err
+            out[data["run_id"]] = data
+    return out
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -229,6 +262,15 @@ class RunStore:
             os.fsync(fh.fileno())
         for r in records:
             self._current[r.key] = r
+
+    def add_invocation(self, run_id: str, started_at: str, environment: dict[str, Any]) -> None:
+        """Note one invocation's environment (once; the records of ``run_id`` refer to it)."""
+        line = json.dumps({"run_id": run_id, "started_at": started_at, "environment": environment},
+                          sort_keys=True, default=str)
+        with self.locked(), open(self.dir / INVOCATIONS_FILE, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Save the resolved configuration of the run (one file per run directory)."""

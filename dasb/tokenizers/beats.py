@@ -273,7 +273,7 @@ class BEATsTokenizer(HFTokenizer):
     def _from_config(self, config: dict[str, Any]) -> nn.Module:
         return BEATsTokenizerModel(config)
 
-    def describe(self, name: str, checkpoint: str | None, revision: str | None) -> TokenizerInfo:
+    def build_info(self, name: str, checkpoint: str | None, revision: str | None) -> TokenizerInfo:
         m = self.model
         hop = SAMPLE_RATE * m.patch // 100  # samples per step
         return TokenizerInfo(

@@ -21,6 +21,7 @@ from torch import nn
 
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, WeightsUnavailable, fetch_files, find_local
+from dasb.tokenizers.layers import ResidualUnit
 from dasb.weights.catalog import Source, hub_or_folder
 
 ENCODER = {"ngf": 48, "rnn_num_layers": 2, "up_ratios": (2, 2, 2, 5, 5), "dilations": (1, 3, 9), "out_channels": 1024}
@@ -110,16 +111,6 @@ def _conv(*args, **kwargs) -> nn.Module:
     return _weight_norm(nn.Conv1d(*args, **kwargs))
 
 
-class ResidualUnit(nn.Module):
-    def __init__(self, dim: int, dilation: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(Activation1d(dim), _conv(dim, dim, 7, dilation=dilation, padding=3 * dilation),
-                                   Activation1d(dim), _conv(dim, dim, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
-
-
 class ResLSTM(nn.Module):
     """Unidirectional LSTM over time with a skip connection, on ``[B, C, T]``."""
 
@@ -144,14 +135,14 @@ class Block(nn.Module):
 
 
 def _down_block(dim: int, stride: int, dilations) -> Block:
-    return Block(*[ResidualUnit(dim // 2, d) for d in dilations], Activation1d(dim // 2),
+    return Block(*[ResidualUnit(dim // 2, d, Activation1d, _conv) for d in dilations], Activation1d(dim // 2),
                  _conv(dim // 2, dim, 2 * stride, stride=stride, padding=stride // 2 + stride % 2))
 
 
 def _up_block(dim_in: int, dim_out: int, stride: int, dilations) -> Block:
     up = _weight_norm(nn.ConvTranspose1d(dim_in, dim_out, 2 * stride, stride=stride, padding=stride // 2 + stride % 2,
                                          output_padding=stride % 2))
-    return Block(Activation1d(dim_in), up, *[ResidualUnit(dim_out, d) for d in dilations])
+    return Block(Activation1d(dim_in), up, *[ResidualUnit(dim_out, d, Activation1d, _conv) for d in dilations])
 
 
 class CodecEncoder(nn.Module):
@@ -280,7 +271,7 @@ class BigCodecTokenizer(HFTokenizer):
             model = BigCodec(PUBLISHED_CONFIG)
         return load_checkpoint(model, path)
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         dec = self.model.config["decoder"]
         return TokenizerInfo(
             name=name, sample_rate=16000, num_codebooks=1, codebook_size=dec["codebook_size"],

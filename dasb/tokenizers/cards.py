@@ -56,7 +56,7 @@ class Card:
     adapter: str
     params: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
-    revision: str | None = None
+    revision: str | None = None  # hub branch, tag or commit of checkpoint
     license: str | None = None
     paper: str | None = None
     description: str | None = None

@@ -22,7 +22,7 @@ from torch import nn
 
 from dasb.tokenizers.base import TokenizerInfo
 from dasb.tokenizers.hf_base import HFTokenizer, fetch_files, find_local, how_to_supply, load_pretrained, require
-from dasb.tokenizers.layers import WNConv1d, WNConvTranspose1d
+from dasb.tokenizers.layers import ResidualUnit, WNConv1d, WNConvTranspose1d
 from dasb.weights.catalog import Source, hub_or_folder
 
 SAMPLE_RATE = 24000
@@ -74,18 +74,8 @@ class Snake1d(nn.Module):
         return x + (self.alpha + 1e-9).reciprocal() * torch.sin(self.alpha * x).pow(2)
 
 
-class ResidualUnit(nn.Module):
-    def __init__(self, dim: int, dilation: int) -> None:
-        super().__init__()
-        self.block = nn.Sequential(Snake1d(dim), WNConv1d(dim, dim, 7, dilation=dilation, padding=3 * dilation),
-                                   Snake1d(dim), WNConv1d(dim, dim, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
-
-
 def _units(dim: int) -> list[nn.Module]:
-    return [ResidualUnit(dim, d) for d in (1, 3, 9)]
+    return [ResidualUnit(dim, d, Snake1d, WNConv1d) for d in (1, 3, 9)]
 
 
 class Block(nn.Module):
@@ -290,7 +280,7 @@ class DualCodecTokenizer(HFTokenizer):
         moments = torch.load(stats, map_location="cpu", weights_only=True)
         return DualCodecSystem(codec, semantic.eval(), extractor, moments["mean"], moments["var"], self.semantic_layer)
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.codec.config
         return TokenizerInfo(
             name=name, sample_rate=SAMPLE_RATE, num_codebooks=1 + c.n_codebooks,

@@ -155,7 +155,7 @@ class GLM4VoiceTokenizer(HFTokenizer):
         self.features = require("transformers", self.extra).WhisperFeatureExtractor.from_pretrained(str(folder))
         return model
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         hop = self.HOP * 2 * c["pooling_kernel_size"]
         return TokenizerInfo(

@@ -62,7 +62,7 @@ class HFTokenizer(AudioTokenizer):
 
     Subclasses name ``model_class`` (a ``transformers`` attribute) or override
     :meth:`_load` / :meth:`_from_config`; build ``self.info`` from the model
-    config in :meth:`describe`; and implement :meth:`_encode` / :meth:`_decode`
+    config in :meth:`build_info`; and implement :meth:`_encode` / :meth:`_decode`
     on same-length batches. Pass ``model=`` (a ready model) or ``config=`` (a
     config, random init) to bypass loading; otherwise ``checkpoint`` is required.
     ``requires`` is the module that must be importable, ``extra`` the dasb
@@ -95,7 +95,7 @@ class HFTokenizer(AudioTokenizer):
         self.model = model.eval()
         self.half = half
         self.device = "cpu"
-        self.info = self.describe(name, checkpoint, revision)
+        self.info = self.build_info(name, checkpoint, revision)
         if self.resolved_revision is not None:
             self.info = replace(self.info, extras={**self.info.extras, "resolved_revision": self.resolved_revision})
 
@@ -123,7 +123,7 @@ class HFTokenizer(AudioTokenizer):
         return model
 
     @abstractmethod
-    def describe(self, name: str, checkpoint: str | None, revision: str | None) -> TokenizerInfo:
+    def build_info(self, name: str, checkpoint: str | None, revision: str | None) -> TokenizerInfo:
         """TokenizerInfo from ``self.model.config`` and the card's choices."""
 
     @abstractmethod

@@ -40,11 +40,11 @@ class EncodecTokenizer(HFTokenizer):
     model_class = "EncodecModel"
 
     def __init__(self, name: str, bandwidth: float, **kwargs) -> None:
-        self.bandwidth = float(bandwidth)
+        self.bandwidth = float(bandwidth)  # kbps
         super().__init__(name, **kwargs)
         self.model.config.chunk_length_s = None  # whole-utterance encoding (see class docstring)
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         rate = c.sampling_rate / c.hop_length
         k = _quantizers_for(self.bandwidth, list(c.target_bandwidths), math.ceil(rate), c.codebook_size, name)
@@ -80,7 +80,7 @@ class DacTokenizer(HFTokenizer):
         self.n_quantizers = n_quantizers
         super().__init__(name, **kwargs)
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         k = self.n_quantizers or c.n_codebooks
         if not 1 <= k <= c.n_codebooks:
@@ -113,7 +113,7 @@ class MimiTokenizer(HFTokenizer):
         self.num_quantizers = int(num_quantizers)
         super().__init__(name, **kwargs)
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         if not 1 <= self.num_quantizers <= c.num_quantizers:
             raise ValueError(f"tokenizer {name!r}: num_quantizers {self.num_quantizers} outside 1..{c.num_quantizers}")
@@ -138,7 +138,7 @@ class WavTokenizerTokenizer(HFTokenizer):
 
     model_class = "WavTokenizerModel"
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         return TokenizerInfo(
             name=name, sample_rate=c.sampling_rate, num_codebooks=1, codebook_size=c.codebook_size,
@@ -166,10 +166,10 @@ class XcodecTokenizer(HFTokenizer):
     model_class = "XcodecModel"
 
     def __init__(self, name: str, bandwidth: float, **kwargs) -> None:
-        self.bandwidth = float(bandwidth)
+        self.bandwidth = float(bandwidth)  # kbps
         super().__init__(name, **kwargs)
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         rate = c.sample_rate / c.hop_length
         k = _quantizers_for(self.bandwidth, [float(b) for b in c.target_bandwidths], math.ceil(rate), c.codebook_size, name)
@@ -217,7 +217,7 @@ class Xcodec2Tokenizer(HFTokenizer):
         else:
             self.extractor = cls()
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         return TokenizerInfo(
             name=name, sample_rate=c.sampling_rate, num_codebooks=1, codebook_size=math.prod(c.quantization_levels),
@@ -225,13 +225,13 @@ class Xcodec2Tokenizer(HFTokenizer):
             checkpoint=checkpoint, revision=revision,
         )
 
-    def _inputs(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _features(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.extractor([a[0].float().cpu().numpy() for a in audio], sampling_rate=self.extractor.sampling_rate, return_tensors="pt")
         return {k: v.to(self.device) for k, v in feats.items() if k in ("input_values", "input_features")}
 
     def _encode(self, audio):
-        inputs = self._inputs(audio)
-        codes = self.model.encode(**inputs).audio_codes
+        features = self._features(audio)
+        codes = self.model.encode(**features).audio_codes
         # The extractor pads to whole hops (plus the semantic branch's own framing); keep the frames that cover the input.
         frames = math.ceil(audio.shape[-1] / (self.info.samples_per_frame))
         return codes[..., :frames].reshape(audio.shape[0], 1, -1), {}
@@ -250,7 +250,7 @@ class NeuCodecTokenizer(Xcodec2Tokenizer):
     model_class = "NeuCodecModel"
     extractor_class = "NeuCodecFeatureExtractor"
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         rate = c.output_sampling_rate / c.hop_length
         return TokenizerInfo(

@@ -7,6 +7,8 @@ authors chose another).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -119,3 +121,17 @@ class Vocos(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(mel))
+
+
+class ResidualUnit(nn.Module):
+    """``x + block(x)``, block = activation, dilated 7-tap convolution, activation, 1-tap convolution: the residual
+    unit of DAC-style encoders and decoders (parameters ``block.1.*`` and ``block.3.*``, as the authors store them)."""
+
+    def __init__(self, dim: int, dilation: int, activation: Callable[[int], nn.Module],
+                 conv: Callable[..., nn.Module]) -> None:
+        super().__init__()
+        self.block = nn.Sequential(activation(dim), conv(dim, dim, 7, dilation=dilation, padding=3 * dilation),
+                                   activation(dim), conv(dim, dim, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)

@@ -85,7 +85,7 @@ class LMSPTTokenizer(HFTokenizer):
         (path,), self.resolved_revision = fetch_files(checkpoint, revision, [FILENAME])
         return load_codec(path, LMSPTModel(RELEASE))
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         return TokenizerInfo(
             name=name, sample_rate=SAMPLE_RATE, num_codebooks=1 + c.n_codebooks,

@@ -28,8 +28,8 @@ class MelConfig:
     """Log-mel analysis settings; stored in the checkpoint."""
 
     sample_rate: int = 16000
-    n_fft: int = 1024
-    hop_length: int = 320
+    n_fft: int = 1024  # samples per analysis window
+    hop_length: int = 320  # samples per frame (20 ms)
     n_mels: int = 80
     f_max: float = 8000.0
 

@@ -25,9 +25,9 @@ class MFCCConfig:
     """MFCC analysis settings (HuBERT iteration 1: 25 ms windows, 10 ms hop); stored in the checkpoint."""
 
     sample_rate: int = 16000
-    n_mfcc: int = 13
+    n_mfcc: int = 13  # cepstral coefficients before deltas
     n_mels: int = 40
-    n_fft: int = 400
+    n_fft: int = 400  # samples per window (25 ms)
     hop_length: int = 160
     delta_window: int = 5
 

@@ -44,7 +44,7 @@ class SnacTokenizer(HFTokenizer):
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return model
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         m = self.model
         s0 = m.vq_strides[0]
         self.slots = [s0 // s for s in m.vq_strides]
@@ -121,7 +121,7 @@ class SpeechTokenizerTokenizer(HFTokenizer):
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return model
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         k = self.n_q or c["n_q"]
         if not 1 <= k <= c["n_q"]:
@@ -210,7 +210,7 @@ class S3Tokenizer(HFTokenizer):
         self.resolved_revision = f"local folder {folder}"
         return require("s3tokenizer", self.extra).load_model(self.model_name, download_root=str(folder))
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         return TokenizerInfo(
             name=name, sample_rate=16000, num_codebooks=1, codebook_size=self.model.config.n_codebook_size,
             frame_rate=self.RATES[self.model_name], kind="semantic", causal=False, decodes=False,

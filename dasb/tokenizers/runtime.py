@@ -159,7 +159,7 @@ def decode(
     out_channels: int = 1,
     batch_size: int = 8,
     max_batch_samples: int | None = None,
-    inputs: list[dict[str, Any]] | None = None,
+    decode_values: list[dict[str, Any]] | None = None,
 ) -> list[np.ndarray]:
     """Decode per-utterance tokens to float32 ``[out_channels, N]`` at ``out_rate``.
 
@@ -170,12 +170,12 @@ def decode(
     if not info.decodes:
         raise NotImplementedError(f"tokenizer {info.name!r} is encode-only")
     if info.decode_inputs:
-        tokens = [with_inputs(tok, t, None if inputs is None else inputs[i]) for i, t in enumerate(tokens)]
+        tokens = [with_decode_values(tok, t, None if decode_values is None else decode_values[i]) for i, t in enumerate(tokens)]
     spf = info.samples_per_frame
     windows = [w for i, t in enumerate(tokens) for w in _windows(i, int(t.lengths[0]), tok)]
     if info.decode_inputs and len(windows) > len(tokens):
         raise ValueError(f"tokenizer {info.name!r}: a decoder given {', '.join(info.decode_inputs)} cannot be run on "
-                         f"windows of a long utterance (the inputs belong to the whole utterance)")
+                         f"windows of a long utterance (the decode values belong to the whole utterance)")
     pieces = [_slice(tokens[w.item], w.begin, w.end) for w in windows]
 
     def run(batch: list[int]) -> list[np.ndarray]:
@@ -199,7 +199,7 @@ def decode(
     return result
 
 
-def with_inputs(tok: AudioTokenizer, tokens: Tokens, values: dict[str, Any] | None) -> Tokens:
+def with_decode_values(tok: AudioTokenizer, tokens: Tokens, values: dict[str, Any] | None) -> Tokens:
     """One utterance's ``tokens`` with the decoder inputs ``tok`` declares added to ``side``."""
     needs = tok.info.decode_inputs
     missing = [n for n in needs if values is None or n not in values]

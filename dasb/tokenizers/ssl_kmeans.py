@@ -120,7 +120,7 @@ class SSLKMeansTokenizer(HFTokenizer):
             return f"dasb train kmeans --model {checkpoint} --layers {layers} --k K --data CORPUS --out {params.get('kmeans')}"
         return super().missing_weights(checkpoint, revision, params)
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         stride = int(np.prod(c.conv_stride))
         voc = self.vocoder

@@ -344,7 +344,7 @@ class TaDiCodecTokenizer(HFTokenizer):
         """Input samples per code: mel hop x the encoder's down-sampling."""
         return self.model.preprocess["hop_size"] * self.model.config["down_sample_factor"]
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name: str, checkpoint: str | None, revision: str | None) -> TokenizerInfo:
         p = self.model.preprocess
         decodes = self.vocoder is not None and self.text is not None
         return TokenizerInfo(

@@ -40,11 +40,11 @@ class XYConfig:
     n_mels: int = 80
     d_model: int = 768
     heads: int = 12
-    ffn: int = 3072
+    ffn: int = 3072  # feed-forward width
     encoder_layers: int = 12
     adapter_layers: int = 4
     decoder_layers: int = 12
-    pool: int = 4
+    pool: int = 4  # encoder frames pooled into one token frame
     rvq_dim: int = 512
     num_quantizers: int = 8
     codebook_size: int = 1024
@@ -334,7 +334,7 @@ class XYTokenizer(HFTokenizer):
         (path,), self.resolved_revision = fetch_files(checkpoint, revision, [self.filename])
         return load_checkpoint(path, self._from_config(VARIANTS[self.variant][0]))
 
-    def describe(self, name, checkpoint, revision) -> TokenizerInfo:
+    def build_info(self, name, checkpoint, revision) -> TokenizerInfo:
         c = self.model.config
         return TokenizerInfo(
             name=name, sample_rate=c.output_rate, num_codebooks=c.num_quantizers, codebook_size=c.codebook_size,
