@@ -1,8 +1,10 @@
 """Identity by content: what changes a number changes its key; what does not, resumes."""
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,14 +80,13 @@ def test_environment_names_every_package_that_can_change_a_number() -> None:
 def test_shipped_numbers_change_only_with_their_key() -> None:
     """The golden records (scripts/golden_records.py) are recomputed: a record whose key is unchanged must
     have the same value. A change of value needs a new key (bump the benchmark's ``version``), then a
-    regenerated golden file."""
-    spec = importlib.util.spec_from_file_location("golden_records", REPO / "scripts" / "golden_records.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    SUITE, compute = script.SUITE, script.compute
+    regenerated golden file. Computed in a fresh process, as the script does (see its docstring: Codec2)."""
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "golden_records.py"), "--print"], cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=True)
+    fresh = json.loads(out.stdout)
     golden = json.loads(GOLDEN.read_text())
-    assert golden["suite"] == SUITE.to_dict(), "the golden suite changed: regenerate with scripts/golden_records.py"
-    now = compute()
+    assert golden["suite"] == fresh["suite"], "the golden suite changed: regenerate with scripts/golden_records.py"
+    now = fresh["records"]
     stale = sorted(set(golden["records"]) - set(now))
     assert not stale, f"{len(stale)} golden keys no longer produced (e.g. {stale[0]}): regenerate after checking"
     changed = {k: (v, now[k]) for k, v in golden["records"].items() if now[k] != pytest.approx(v, rel=1e-6, abs=1e-9)}

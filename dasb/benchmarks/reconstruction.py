@@ -38,7 +38,8 @@ class Reconstruction(UtteranceBenchmark):
     """PESQ (WB and NB), STOI, ESTOI, SI-SDR and log-mel distance after delay compensation."""
 
     name = "reconstruction"
-    version = 2  # 2: delay compensation by waveform or envelope cross-correlation, 30 s segments
+    version = 3  # 2: delay compensation by waveform or envelope cross-correlation, 30 s segments; 3: one shared
+    # STOI/ESTOI analysis (seeded dither on constant bands) and each rate resampled once per item
     needs_decoded = True
     needs_tokens = False
     parallel_safe = True
