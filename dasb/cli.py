@@ -198,11 +198,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.references:
-        from dasb.bench_references import main as bench_references
+        from dasb.speed_references import main as bench_references
 
         bench_references(args.data, args.workers or 2, args.utterances, args.pairs)
         return 0
-    from dasb.bench import main as bench
+    from dasb.speed import main as bench
 
     bench(args.suite, args.workers, args.long_minutes, args.long_tokenizer)
     return 0

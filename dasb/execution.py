@@ -68,10 +68,7 @@ class Execution:
         # Seconds in tokenizer code (build, encode, decode) and benchmark code (setup, scoring, corpus runs).
         self.timings: Counter[str] = Counter()
         self.breakdown = Breakdown()  # the same, per tokenizer and benchmark, with cache hits (dasb.timings)
-        if caches is not None and env is None:
-            raise ValueError("the result cache needs the environment its scores are keyed by")
-        reuse = None if caches is None else Reuse(caches.results, env, self.breakdown)
-        self.calls = BenchmarkCalls(scorer, reuse, self.timings, self.breakdown)
+        self.calls = BenchmarkCalls.over(scorer, caches, env, self.timings, self.breakdown)
 
     def run_tokenizer(self, card: Card) -> None:
         """Everything still pending for ``card``."""
@@ -130,18 +127,6 @@ class Execution:
         for n, b in whole.items():
             self._corpus({None: card}, tok, b, [it for it in batches.kept if it.utterance.id in chosen[n]], batches.notes)
 
-    def _maker(self, card: Card, tok: AudioTokenizer, decode: bool, benches: list[Benchmark]) -> ItemMaker | ExternalItems:
-        """What turns utterances into items: the tokenizer (with the cache), or an external system's files."""
-        corpus = self.planner.corpus
-        if isinstance(tok, ExternalSystem):  # outputs are read, not computed
-            for uid, problem in tok.extra_files({u.id for u in corpus.utterances}):
-                for b in benches:
-                    self.recorder.fail_all(card, b, "error", problem, utterance=uid)
-            return ExternalItems(tok)
-        provider = DecodeInputProvider(corpus, tok.info.decode_inputs, tok.info.sample_rate) if decode else None
-        tokens = None if self.caches is None else self.caches.tokens
-        return ItemMaker(tok, card.config_hash, self.suite.batch_size, tokens, self.suite.max_batch_seconds, provider)
-
     def _items(self, card: Card, tok: AudioTokenizer, decode: bool, per_utt: dict[str, UtteranceBenchmark],
                pending: dict[str, set[str]], corpus_benchmarks: dict[str, CorpusBenchmark],
                chosen: dict[str, set[str]], cores: CoreShare | None) -> Batches:
@@ -150,7 +135,8 @@ class Execution:
         wanted = [u for u in self.planner.corpus.utterances if u.id in needed]
         corpus, size = self.planner.corpus, self.suite.batch_size
         out = Batches()
-        maker = self._maker(card, tok, decode, list(per_utt.values()) + list(corpus_benchmarks.values()))
+        maker = item_source(card, tok, decode, list(per_utt.values()) + list(corpus_benchmarks.values()), self.suite,
+                            self.recorder, self.caches)
         for start in tqdm(range(0, len(wanted), size), desc=card.name, unit="batch", disable=not self.progress, leave=False):
             self.scorer.deliver_finished()
             if cores is not None:  # a model in this process uses the cores the metric workers leave free
@@ -213,6 +199,21 @@ class Execution:
             self._corpus(dict(subjects), None, bench, items, notes)
 
 
+def item_source(card: Card, tok: AudioTokenizer, decode: bool, benches: list[Benchmark], suite: Suite,
+                recorder: Recorder, caches: Caches | None) -> ItemMaker | ExternalItems:
+    """What turns utterances into items: the tokenizer (with the token cache), or an external system's files
+    (files it holds beyond the corpus are recorded as errors)."""
+    corpus = recorder.planner.corpus
+    if isinstance(tok, ExternalSystem):  # outputs are read, not computed
+        for uid, problem in tok.extra_files({u.id for u in corpus.utterances}):
+            for b in benches:
+                recorder.fail_all(card, b, "error", problem, utterance=uid)
+        return ExternalItems(tok)
+    provider = DecodeInputProvider(corpus, tok.info.decode_inputs, tok.info.sample_rate) if decode else None
+    tokens = None if caches is None else caches.tokens
+    return ItemMaker(tok, card.config_hash, suite.batch_size, tokens, suite.max_batch_seconds, provider)
+
+
 class BenchmarkCalls:
     """Calls benchmarks: each set up at most once per run and only when something must be computed, scores read
     from the result cache when it has them, computed (and stored) otherwise, times and hits counted."""
@@ -220,6 +221,14 @@ class BenchmarkCalls:
     def __init__(self, scorer: Scorer, reuse: "Reuse | None", timings: Counter[str], breakdown: Breakdown) -> None:
         self.scorer, self.reuse, self.timings, self.breakdown = scorer, reuse, timings, breakdown
         self.setup_errors: dict[str, str | None] = {}  # benchmark name -> why its setup failed (None: it worked)
+
+    @classmethod
+    def over(cls, scorer: Scorer, caches: Caches | None, env: dict[str, Any] | None, timings: Counter[str],
+             breakdown: Breakdown) -> "BenchmarkCalls":
+        """Calls through the result cache of ``caches`` (keyed by the environment ``env``), if any."""
+        if caches is not None and env is None:
+            raise ValueError("the result cache needs the environment its scores are keyed by")
+        return cls(scorer, None if caches is None else Reuse(caches.results, env, breakdown), timings, breakdown)
 
     def setup(self, bench: Benchmark) -> str | None:
         """Set ``bench`` up once per run; the reason it failed, or None."""

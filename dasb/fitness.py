@@ -19,7 +19,7 @@ from dasb.results.record import Record
 from dasb.specs import DITHER, JUDGE_FITNESS, LOWPASS_4K, FitnessLimit, MetricSpec, registered_spec
 
 LSB_16BIT = 1.0 / 32768
-JUDGE_NOTE = re.compile(r"\w+: judge (.+?) \(")  # the start of dasb.models.judges.Judge.describe()
+JUDGE_NOTE = re.compile(r"\w+: judge (.+?) \(")  # the start of dasb.judges.choice.Judge.describe()
 TELEPHONE_RATE = 8000
 
 

@@ -92,7 +92,7 @@ def test_original_transcripts_are_cached_by_content(tmp_path):
 
 # ---- Whisper, random-initialised tiny model of the real architecture ---------------------------------
 def test_split_windows_covers_long_audio():
-    from dasb.models.asr import split_windows
+    from dasb.judges.asr import split_windows
 
     wave = np.arange(int(35 * 16000), dtype=np.float32)
     parts = split_windows(wave)
@@ -104,7 +104,7 @@ def test_split_windows_covers_long_audio():
 
 def test_whisper_transcribes_every_window_batched():
     whisper, model = tiny_whisper()
-    from dasb.models.asr import Whisper
+    from dasb.judges.asr import Whisper
 
     asr = Whisper(module=model, sample_len=3, batch_size=8)
     batches: list[int] = []
@@ -119,7 +119,7 @@ def test_whisper_transcribes_every_window_batched():
 
 def test_whisper_without_weights_says_what_to_provide(tmp_path):
     pytest.importorskip("whisper", reason="needs openai-whisper: pip install 'dasb[whisper]'")
-    from dasb.models.asr import Whisper
+    from dasb.judges.asr import Whisper
 
     with pytest.raises(RuntimeError, match="tiny.pt"):
         Whisper(model="tiny", download_root=str(tmp_path))

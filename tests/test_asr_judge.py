@@ -34,7 +34,7 @@ def test_pocketsphinx_config_reaches_the_record_key():
 
 def test_pocketsphinx_rejects_features_it_does_not_have_or_cannot_use():
     pytest.importorskip("pocketsphinx", reason="needs pocketsphinx: pip install 'dasb[asr]'")
-    from dasb.models.asr import pocketsphinx_config
+    from dasb.judges.asr import pocketsphinx_config
 
     with pytest.raises(ValueError, match="upperff"):
         pocketsphinx_config(features={"upperff": 3500})
@@ -44,7 +44,7 @@ def test_pocketsphinx_rejects_features_it_does_not_have_or_cannot_use():
 
 def test_pocketsphinx_config_is_applied_to_its_front_end():
     pytest.importorskip("pocketsphinx", reason="needs pocketsphinx: pip install 'dasb[asr]'")
-    from dasb.models.asr import PocketSphinx
+    from dasb.judges.asr import PocketSphinx
 
     judge = PocketSphinx(sample_rate=8000, features={"upperf": 3500})
     assert judge._decoder.config["upperf"] == 3500.0 and judge._decoder.config["samprate"] == 8000

@@ -1,5 +1,5 @@
 """``dasb bench --references`` runs end to end on a tiny selection and prints its fields (no timing checks)."""
-from dasb.bench_references import METRICS
+from dasb.speed_references import METRICS
 from dasb.cli import main
 
 

@@ -15,7 +15,7 @@ from dasb.leaderboard.html import _unfit
 from dasb.leaderboard.site import site_data
 from dasb.leaderboard.merge import merge_runs
 from dasb.metrics.text import normalize_text
-from dasb.models import asr as asr_models
+from dasb.judges import asr as asr_models
 from dasb.runner import Runner
 from dasb.suites import Suite
 

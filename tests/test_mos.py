@@ -8,7 +8,7 @@ pytest.importorskip("speechmos", reason="DNSMOS needs the mos extra: pip install
 
 from dasb.audio import load_audio  # noqa: E402
 from dasb.data.corpus import load_corpus  # noqa: E402
-from dasb.models.mos import DNSMOS  # noqa: E402
+from dasb.judges.mos import DNSMOS  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("librosa", reason="NISQA's front end needs librosa: pip install 'dasb[mos]'")
 
 from dasb.audio import load_audio  # noqa: E402
-from dasb.models.nisqa import NISQA, WEIGHTS, NISQAModel, weights_path  # noqa: E402
+from dasb.judges.nisqa import NISQA, WEIGHTS, NISQAModel, weights_path  # noqa: E402
 from dasb.weights import WeightsCorrupt, WeightsUnavailable  # noqa: E402
 from tests.conftest import SHARED_DATA  # noqa: E402
 

@@ -68,7 +68,7 @@ def test_ecapa_random_init_embeds_and_compares():
     from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN
     from speechbrain.processing.features import InputNormalization
 
-    from dasb.models.speaker import Ecapa
+    from dasb.judges.speaker import Ecapa
 
     torch.manual_seed(0)
     modules = {  # the architecture of speechbrain/spkrec-ecapa-voxceleb, random weights
@@ -90,7 +90,7 @@ def test_ecapa_random_init_embeds_and_compares():
 
 def test_ecapa_without_weights_says_what_to_provide(tmp_path, monkeypatch):
     pytest.importorskip("speechbrain", reason="needs speechbrain: pip install 'dasb[speechbrain]'")
-    from dasb.models.speaker import Ecapa
+    from dasb.judges.speaker import Ecapa
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match="spkrec-ecapa-voxceleb"):

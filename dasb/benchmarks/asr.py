@@ -12,7 +12,7 @@ utterances, divided by summed reference lengths) with a 95% bootstrap interval
 over utterances. The original audio's ``wer``/``cer`` form the ground-truth row;
 the judge's fitness controls (:data:`dasb.specs.JUDGE_FITNESS`: the original with
 ±1 LSB dither, and low-passed to 4 kHz) are scored like a tokenizer, each as its
-own subject. The judge is the best available by default (:mod:`dasb.models.judges`).
+own subject. The judge is the best available by default (:mod:`dasb.judges.choice`).
 Transcripts are cached by audio content, so the originals are recognised once
 per process however many tokenizers run.
 """
@@ -31,8 +31,8 @@ from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.text import EditCounts, char_edits, word_edits
-from dasb.models.asr import SAMPLE_RATE, ASRBackend, asr_config, make_asr
-from dasb.models.judges import choose_asr
+from dasb.judges.asr import SAMPLE_RATE, ASRBackend, asr_config, make_asr
+from dasb.judges.choice import choose_asr
 from dasb.tokenizers.base import AudioTokenizer
 
 

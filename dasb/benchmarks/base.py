@@ -22,7 +22,7 @@ import numpy as np
 from dasb.audio import content_hash
 from dasb.data.corpus import Utterance
 from dasb.decode_inputs import DecodeInputs
-from dasb.models.judges import AUTO, Judge
+from dasb.judges.choice import AUTO, Judge
 from dasb.specs import MetricSpec, check_settings, check_specs
 from dasb.tokenizers.base import AudioTokenizer, Tokens
 
@@ -176,7 +176,7 @@ def check_benchmark(name: str, cls: Any) -> None:
 class JudgedBenchmark(CorpusBenchmark):
     """A corpus benchmark whose numbers come from a judge model (an ASR backend, a speaker encoder) named by
     a setting (``judge_setting``; "auto", the default, takes the best judge available, see
-    :mod:`dasb.models.judges`) with keyword ``options``; it also scores the original audio (ground truth).
+    :mod:`dasb.judges.choice`) with keyword ``options``; it also scores the original audio (ground truth).
 
     The judge's outputs are memoised by audio content, so the originals are judged once per process
     however many tokenizers run.

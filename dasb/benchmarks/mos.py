@@ -21,8 +21,8 @@ from dasb.audio import content_hash, resample
 from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.items import error_text
-from dasb.models.mos import DNSMOS, SAMPLE_RATE
-from dasb.models.nisqa import NISQA
+from dasb.judges.mos import DNSMOS, SAMPLE_RATE
+from dasb.judges.nisqa import NISQA
 from dasb.results.record import GROUND_TRUTH
 from dasb.specs import HIGHER, MetricSpec, spec_table
 from dasb.tokenizers.base import AudioTokenizer

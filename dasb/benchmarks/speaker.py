@@ -9,7 +9,7 @@ The ground-truth row holds the same measures on the original audio (the
 similarity of an original with itself, and the EER of the original trials);
 the encoder's fitness controls (:data:`dasb.specs.JUDGE_FITNESS`) are scored
 like a tokenizer, each as its own subject. The encoder is the best available
-by default (:mod:`dasb.models.judges`).
+by default (:mod:`dasb.judges.choice`).
 Embeddings are cached by audio content across tokenizers.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ from dasb.results.record import GROUND_TRUTH
 from dasb.data.corpus import Utterance
 from dasb.data.subsets import spread_over_speakers
 from dasb.metrics.verification import equal_error_rate
-from dasb.models.judges import choose_speaker
-from dasb.models.speaker import SAMPLE_RATE, SpeakerEncoder, make_speaker_encoder
+from dasb.judges.choice import choose_speaker
+from dasb.judges.speaker import SAMPLE_RATE, SpeakerEncoder, make_speaker_encoder
 from dasb.tokenizers.base import AudioTokenizer
 
 

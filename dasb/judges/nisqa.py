@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dasb.models.mos import installed, playable
+from dasb.judges.mos import installed, playable
 from dasb.weights import NISQA as NISQA_FILES
 from dasb.weights import file_sha256, weights_file
 

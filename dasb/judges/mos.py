@@ -1,5 +1,5 @@
 """Non-intrusive quality predictors: DNSMOS (Microsoft's ONNX models, shipped in the ``speechmos`` wheel);
-NISQA lives in :mod:`dasb.models.nisqa`.
+NISQA lives in :mod:`dasb.judges.nisqa`.
 
 DNSMOS P.835 predicts signal (SIG), background (BAK) and overall (OVRL) MOS,
 and DNSMOS P.808 an overall MOS, from 16 kHz audio alone; clips shorter than

@@ -1,1 +1,0 @@
-"""Pretrained models the benchmarks use as measuring instruments (ASR, speaker encoders)."""
