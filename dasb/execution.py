@@ -156,10 +156,9 @@ class Execution:
                 if corpus_benchmarks:
                     out.kept.append(item)
         self.timings["tokenizer"] += maker.seconds
-        self.breakdown.add(card.name, ITEMS, encode_s=getattr(maker, "encode_seconds", maker.seconds),
-                           decode_s=getattr(maker, "decode_seconds", 0.0),
-                           token_hits=getattr(maker, "cache_hits", 0), token_misses=getattr(maker, "cache_misses", 0))
-        out.fallbacks = getattr(maker, "fallbacks", [])
+        self.breakdown.add(card.name, ITEMS, encode_s=maker.encode_seconds, decode_s=maker.decode_seconds,
+                           token_hits=maker.cache_hits, token_misses=maker.cache_misses)
+        out.fallbacks = maker.fallbacks
         return out
 
     def _aggregate(self, card: Card, bench: UtteranceBenchmark, redo: set[str], note: str | None) -> None:

@@ -268,8 +268,15 @@ class ExternalItems:
 
     def __init__(self, system: ExternalSystem) -> None:
         self.system = system
-        self.seconds = 0.0  # time spent reading and checking outputs
-        self.cache_hits = 0
+        # The ItemMaker's counters: reading and checking outputs counts as encoding; nothing is decoded or cached.
+        self.encode_seconds = 0.0
+        self.decode_seconds = 0.0
+        self.cache_hits = self.cache_misses = 0
+        self.fallbacks: list[str] = []
+
+    @property
+    def seconds(self) -> float:
+        return self.encode_seconds
 
     def make(self, group: list[Utterance], decode: bool) -> list[tuple[Utterance, Item | str]]:
         """Items for ``group`` in order; a problem becomes a message naming the utterance and file."""
@@ -286,7 +293,7 @@ class ExternalItems:
                 out.append((utt, f"utterance {utt.id}: {err}"))
             except OutputsError as err:
                 out.append((utt, str(err)))
-        self.seconds += time.perf_counter() - start
+        self.encode_seconds += time.perf_counter() - start
         return out
 
 
