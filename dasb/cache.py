@@ -25,6 +25,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from dasb.tokenizers.base import Tokens
 
 MAGIC = b"DASBCACHE3\n"  # the entry file format
 SUFFIX = ".entry"
+T = TypeVar("T")
 
 
 @dataclass
@@ -100,6 +102,19 @@ class EntryStore:
         except OSError:
             pass
         return payload
+
+    def load(self, key: str, identity: str, decode: Callable[[bytes], T]) -> T | None:
+        """:meth:`read`, then ``decode`` the payload; a checksummed payload that does not decode (written by
+        another version) is reported, deleted and recomputed like a damaged one."""
+        payload = self.read(key, identity)
+        if payload is None:
+            return None
+        try:
+            return decode(payload)
+        except Exception as err:
+            warnings.warn(f"cache entry {self.path(key)} is corrupt ({err}); recomputing it")
+            self.path(key).unlink(missing_ok=True)
+            return None
 
     def write(self, key: str, identity: str, payload: bytes) -> None:
         """Write an entry atomically (temporary file, fsync, rename), then keep the store under its limit."""
@@ -182,16 +197,8 @@ class TokenCache:
 
     def get(self, entry: EntryId, need_decoded: bool) -> CachedItem | None:
         """The entry, or None when absent, corrupt or foreign (then deleted), or lacking decoded audio."""
-        payload = self.store.read(entry.key, entry.to_json())
-        if payload is None:
-            return None
-        try:
-            item = _item_from_npz(payload)
-        except Exception as err:  # a checksummed payload that does not load: written by another format
-            warnings.warn(f"cache entry {self.store.path(entry.key)} is corrupt ({err}); recomputing it")
-            self.store.path(entry.key).unlink(missing_ok=True)
-            return None
-        if need_decoded and item.decoded is None:
+        item = self.store.load(entry.key, entry.to_json(), _item_from_npz)
+        if item is None or need_decoded and item.decoded is None:
             return None
         return item
 

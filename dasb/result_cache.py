@@ -22,15 +22,14 @@ import inspect
 import json
 import os
 import platform
-import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from dasb.audio import content_hash
 from dasb.benchmarks.base import Benchmark, Item, Result
 from dasb.cache import EntryStore, TokenCache
 from dasb.hashing import hash_bytes, hash_config
@@ -39,7 +38,7 @@ from dasb.tokenizers.base import TokenizerInfo, Tokens
 
 # Parts of the dasb package that orchestrate, store or present numbers without computing them:
 # editing them keeps cached scores valid. Every other source file is part of the scoring identity.
-_NOT_SCORING = ("__init__.py", "leaderboard", "results", "cli.py", "doctor.py", "bench.py", "executors.py", "runner.py",
+_NOT_SCORING = ("__init__.py", "leaderboard", "results", "cli.py", "doctor.py", "speed.py", "speed_references.py", "executors.py", "runner.py",
                 "planning.py", "recording.py", "execution.py", "result_cache.py", "cache.py", "timings.py")
 
 
@@ -71,16 +70,8 @@ class ResultCache:
 
     def get(self, identity: dict[str, Any]) -> list[Result] | None:
         """The results stored for ``identity``, or None (absent, damaged or foreign)."""
-        key = hash_config(identity)
-        payload = self.store.read(key, _canonical(identity))
-        if payload is None:
-            return None
-        try:
-            return [Result(**r) for r in json.loads(payload)]
-        except (ValueError, TypeError) as err:  # checksummed but not results of this version: recompute
-            warnings.warn(f"cache entry {self.store.path(key)} is corrupt ({err}); recomputing it")
-            self.store.path(key).unlink(missing_ok=True)
-            return None
+        return self.store.load(hash_config(identity), _canonical(identity),
+                               lambda payload: [Result(**r) for r in json.loads(payload)])
 
     def put(self, identity: dict[str, Any], results: list[Result]) -> bool:
         """Store ``results`` unless one is an error; whether they were stored."""
@@ -146,11 +137,11 @@ def item_identity(item: Item, bench: Benchmark) -> dict[str, Any]:
     """What one item contributes to a score of ``bench``: the utterance and the audio and tokens it reads."""
     u = item.utterance
     out: dict[str, Any] = {"utterance": u.id, "text": u.text, "speaker": u.speaker, "inputs": item.decode_inputs.key,
-                           "reference": _memo(item, "reference", lambda: array_hash(item.reference, item.sample_rate))}
+                           "reference": _memo(item, "reference", lambda: content_hash(item.reference, item.sample_rate))}
     if bench.needs_tokens and item.tokens is not None:
         out["tokens"] = _memo(item, "tokens", lambda: tokens_hash(item.tokens))
     if bench.needs_decoded and item.decoded is not None:
-        out["decoded"] = _memo(item, "decoded", lambda: array_hash(item.decoded, item.sample_rate))
+        out["decoded"] = _memo(item, "decoded", lambda: content_hash(item.decoded, item.sample_rate))
     return out
 
 
@@ -159,12 +150,6 @@ def _memo(item: Item, what: str, compute: Any) -> str:
     if what not in item.hashes:
         item.hashes[what] = compute()
     return item.hashes[what]
-
-
-def array_hash(wav: np.ndarray, sr: int) -> str:
-    """Hash of an array's exact bytes, dtype, shape and rate."""
-    a = np.ascontiguousarray(wav)
-    return hash_bytes(a.dtype.str.encode(), str(a.shape).encode(), a.tobytes(), str(sr).encode())
 
 
 def tokens_hash(tokens: Tokens) -> str:
