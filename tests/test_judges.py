@@ -164,4 +164,4 @@ def test_whisper_pins_agree_with_openai_whisper():
     whisper = pytest.importorskip("whisper", reason="needs openai-whisper: pip install 'dasb[whisper]'")
     from dasb.weights.judges import WHISPER_SHA256, WhisperCheckpoint
 
-    assert all(WhisperCheckpoint(m).url == whisper._MODELS[m] for m in WHISPER_SHA256)
+    assert all(WhisperCheckpoint.of(m).url == whisper._MODELS[m] for m in WHISPER_SHA256)

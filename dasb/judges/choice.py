@@ -74,7 +74,7 @@ def _weights(name: str, source: Any, where: str) -> tuple[Any, str | None]:
 def choose_asr(backend: str, options: dict[str, Any]) -> Judge:
     """The ASR judge for the ``backend`` setting (``auto``: Whisper if possible, else PocketSphinx)."""
     if backend == "whisper" and "checkpoint" not in options and options.get("model", "small") in WHISPER_SHA256:
-        source = WhisperCheckpoint(options.get("model", "small"))
+        source = WhisperCheckpoint.of(options.get("model", "small"))
         found = source.checkpoint()  # a checkpoint where dasb.weights looks, else Whisper's own lookup
         if found is not None:
             return Judge("whisper", {**options, "checkpoint": str(found)}, source.identity(), f"weights {found}")
@@ -84,8 +84,8 @@ def choose_asr(backend: str, options: dict[str, Any]) -> Judge:
         return Judge("pocketsphinx", dict(options), why="openai-whisper not installed: pip install 'dasb[whisper]'")
     device = _device()
     model = "small" if device == "cuda" else "base"
-    source = WhisperCheckpoint(model)
-    where, problem = _weights(source.name, source, " or ".join(str(p) for p in source.candidates()))
+    source = WhisperCheckpoint.of(model)
+    where, problem = _weights(source.fetch_name, source, " or ".join(str(f / source.filename) for f in source.folders()))
     if where is None:
         return Judge("pocketsphinx", dict(options), why=problem or "")
     checkpoint = source.checkpoint()

@@ -13,7 +13,7 @@ from dasb.weights.base import WeightsCorrupt, WeightsUnavailable
 from dasb.weights.catalog import Source, card_sources
 from dasb.weights.files import FILESETS, FileSet, UrlFile
 from dasb.weights.hub import HubSource, snapshot_commit
-from dasb.weights.judges import JUDGE_WEIGHTS, WhisperCheckpoint
+from dasb.weights.judges import JUDGE_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,10 @@ def verify(items: list[Entry], missing_is_error: bool) -> list[str]:
 
 
 def _pinned(src: Source, where: Path) -> bool:
-    """Whether ``verify`` had reference hashes: a pinned file set or URL file, a Whisper checkpoint, or a Hugging
-    Face cache snapshot."""
-    if isinstance(src, WhisperCheckpoint):
+    """Whether ``verify`` had reference hashes: a pinned file set or URL file (Whisper's checkpoints among them),
+    or a Hugging Face cache snapshot."""
+    if isinstance(src, FileSet):
         return True
-    if isinstance(src, (FileSet, UrlFile)):
-        return isinstance(src, FileSet) or src.sha256 is not None
+    if isinstance(src, UrlFile):
+        return src.sha256 is not None
     return isinstance(src, HubSource) and snapshot_commit(str(where / src.probe)) is not None

@@ -149,8 +149,8 @@ class UrlFile:
     """The file ``filename`` published at ``url``, kept in ``<root>/<name>/``; ``also`` is another place the
     authors publish it (a page to download from by hand).
 
-    ``sha256=None``: the authors publish no checksum and none was measured here, so a copy cannot be verified;
-    its own SHA-256 is its identity (recorded with every result), and :meth:`missing` and :meth:`fetch` say so.
+    ``sha256=None``: the authors publish no checksum and none was measured here, so a copy cannot be verified.
+    Either way the identity recorded with every result is the SHA-256 of the file actually found.
     """
 
     name: str
@@ -161,19 +161,26 @@ class UrlFile:
     also: str = ""
     local: str | None = None  # a folder searched first (a card's checkpoint)
 
+    def folders(self) -> list[Path]:
+        """Where the file is looked for, in order: :attr:`local`, then each search root's ``<name>/``."""
+        return ([Path(self.local).expanduser()] if self.local else []) + [r / self.name for r in search_roots()]
+
+    def checkpoint(self) -> Path | None:
+        """The file in the first folder holding it, unverified."""
+        return next((f / self.filename for f in self.folders() if (f / self.filename).is_file()), None)
+
     def find(self) -> Path | None:
-        """The first folder holding the file (:attr:`local`, then each search root's ``<name>/``), unverified."""
-        candidates = ([Path(self.local).expanduser()] if self.local else []) + [r / self.name for r in search_roots()]
-        return next((c for c in candidates if (c / self.filename).is_file()), None)
+        found = self.checkpoint()
+        return None if found is None else found.parent
 
     def identity(self) -> str | None:
-        """``sha256:<digest>`` of the file here (the pinned one, verified before use), None when absent."""
-        where = self.find()
-        return None if where is None else "sha256:" + (self.sha256 or file_sha256(where / self.filename))
+        """``sha256:<digest>`` of the file here (remembered per process), None when absent."""
+        found = self.checkpoint()
+        return None if found is None else f"sha256:{file_sha256(found)}"
 
     def size(self) -> int | None:
-        where = self.find()
-        return None if where is None else (where / self.filename).stat().st_size
+        found = self.checkpoint()
+        return None if found is None else found.stat().st_size
 
     def checksum_note(self) -> str:
         return ("" if self.sha256 else "No SHA-256 is published for it, so the copy cannot be verified; the run "
@@ -183,9 +190,9 @@ class UrlFile:
         """None when the file is here, else where to download it and where to put it (no network, no hashing)."""
         if self.find() is not None:
             return None
-        folders = ([f"{Path(self.local).expanduser()}/"] if self.local else []) + [f"{search_roots()[0] / self.name}/"]
+        folders = " or ".join(f"{f}/" for f in self.folders())
         return (f"{self.filename} missing: download {self.url}" + (f" (or from {self.also})" if self.also else "")
-                + f" and put it in {' or '.join(folders)}. Licence: {self.license}. {self.checksum_note()}").strip()
+                + f" and put it in {folders}. Licence: {self.license}. {self.checksum_note()}").strip()
 
     def verify(self, where: Path) -> list[str]:
         """Problems with the copy in ``where`` (none can be found without a pinned SHA-256)."""
@@ -196,9 +203,10 @@ class UrlFile:
         return [f"{p}: sha256 {got}, expected {self.sha256} (corrupt or another version)"] if got != self.sha256 else []
 
     def fetch(self, progress: bool = True) -> Path:
-        """The folder holding the file, downloaded from :attr:`url` into ``download_root()/<name>/`` when absent."""
+        """The folder holding the file (unverified: :meth:`path` verifies), downloaded from :attr:`url` into
+        ``download_root()/<name>/`` when absent."""
         here = self.find()
-        if here is not None and not self.verify(here):
+        if here is not None:
             return here
         if offline() or not reachable(self.url):
             why = "offline mode is set" if offline() else f"{urlparse(self.url).hostname} cannot be reached"
@@ -214,7 +222,7 @@ class UrlFile:
     def path(self) -> Path:
         """Verified local path of the file, downloaded first when absent (:class:`WeightsUnavailable` within
         seconds when that is impossible, :class:`WeightsCorrupt` on a SHA-256 mismatch)."""
-        where = self.find() or self.fetch(progress=sys.stderr.isatty())
+        where = self.fetch(progress=sys.stderr.isatty())
         problems = self.verify(where)
         if problems:
             raise WeightsCorrupt(f"weights {self.filename} in {where} failed verification: " + "; ".join(problems))

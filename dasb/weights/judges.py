@@ -8,12 +8,11 @@ the Hugging Face cache.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dasb.settings import offline, whisper_dir
-from dasb.weights.base import WeightsUnavailable, download, download_root, file_sha256, reachable, search_roots
+from dasb.settings import whisper_dir
+from dasb.weights.files import UrlFile
 from dasb.weights.hub import HubSource
 
 WHISPER_URL = "https://openaipublic.azureedge.net/main/whisper/models"
@@ -27,66 +26,22 @@ WHISPER_LICENSE = "MIT (https://github.com/openai/whisper/blob/main/LICENSE)"
 
 
 @dataclass(frozen=True)
-class WhisperCheckpoint:
-    """OpenAI's Whisper checkpoint ``<model>.pt`` (one file, pinned by SHA-256)."""
+class WhisperCheckpoint(UrlFile):
+    """OpenAI's Whisper checkpoint ``<model>.pt`` (pinned by SHA-256), also found in Whisper's own download
+    folder; :meth:`of` builds it for a model size."""
 
-    model: str
-
-    @property
-    def name(self) -> str:
-        return f"whisper-{self.model}"
-
-    @property
-    def sha256(self) -> str:
-        return WHISPER_SHA256[self.model]
+    @classmethod
+    def of(cls, model: str) -> "WhisperCheckpoint":
+        sha256 = WHISPER_SHA256[model]
+        return cls("whisper", f"{model}.pt", f"{WHISPER_URL}/{sha256}/{model}.pt", sha256, WHISPER_LICENSE)
 
     @property
-    def url(self) -> str:
-        return f"{WHISPER_URL}/{self.sha256}/{self.model}.pt"
+    def fetch_name(self) -> str:
+        """The name ``dasb weights fetch`` knows it by, e.g. ``whisper-base``."""
+        return f"whisper-{self.filename.removesuffix('.pt')}"
 
-    def candidates(self) -> list[Path]:
-        """Where a user puts the checkpoint, in the order searched."""
-        return [root / "whisper" / f"{self.model}.pt" for root in search_roots()] + [whisper_dir() / f"{self.model}.pt"]
-
-    def checkpoint(self) -> Path | None:
-        return next((p for p in self.candidates() if p.is_file()), None)
-
-    def find(self) -> Path | None:
-        found = self.checkpoint()
-        return None if found is None else found.parent
-
-    def identity(self) -> str | None:
-        """The SHA-256 of the file that would be loaded (its content, pinned or not), None when absent."""
-        found = self.checkpoint()
-        return None if found is None else f"sha256:{file_sha256(found)}"
-
-    def missing(self) -> str | None:
-        if self.checkpoint() is not None:
-            return None
-        return (f"{self.model}.pt not found in {', '.join(str(p.parent) for p in self.candidates())}: run "
-                f"`dasb weights fetch {self.name}` or download {self.url} into one of them. Licence: {WHISPER_LICENSE}")
-
-    def size(self) -> int | None:
-        found = self.checkpoint()
-        return None if found is None else found.stat().st_size
-
-    def verify(self, where: Path) -> list[str]:
-        path = where / f"{self.model}.pt"
-        got = file_sha256(path)
-        return [] if got == self.sha256 else [f"{path}: sha256 {got}, not OpenAI's {self.sha256} (another checkpoint)"]
-
-    def fetch(self, progress: bool = True) -> Path:
-        """Download the checkpoint into ``<download root>/whisper/`` (checked by SHA-256)."""
-        where = self.find()
-        if where is not None:
-            return where
-        if offline() or not reachable(WHISPER_URL):
-            why = "offline mode is set" if offline() else "openaipublic.azureedge.net cannot be reached"
-            raise WeightsUnavailable(f"cannot download {self.name}: {why}. {self.missing()}")
-        dest = download_root() / "whisper" / f"{self.model}.pt"
-        print(f"dasb: downloading {self.name} from {self.url}\n      licence: {WHISPER_LICENSE}", file=sys.stderr)
-        download(self.url, dest, self.sha256, None, progress)
-        return dest.parent
+    def folders(self) -> list[Path]:
+        return super().folders() + [whisper_dir()]
 
 
 ECAPA_REPO = "speechbrain/spkrec-ecapa-voxceleb"
@@ -96,6 +51,6 @@ ECAPA_REVISION = "0f99f2d0ebe89ac095bcc5903c4dd8f72b367286"
 ECAPA = HubSource(ECAPA_REPO, ECAPA_REVISION, probe="hyperparams.yaml")
 
 JUDGE_WEIGHTS: dict[str, WhisperCheckpoint | HubSource] = {
-    **{f"whisper-{m}": WhisperCheckpoint(m) for m in WHISPER_SHA256},
+    **{f"whisper-{m}": WhisperCheckpoint.of(m) for m in WHISPER_SHA256},
     "ecapa": ECAPA,
 }
