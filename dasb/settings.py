@@ -11,6 +11,8 @@
 ``DASB_ECAPA_DIR``  the ECAPA speaker model (default ``<cache root>/spkrec-ecapa-voxceleb``)
 ``DASB_OFFLINE``, ``HF_HUB_OFFLINE``, ``TRANSFORMERS_OFFLINE``  never download weights
 ``HF_ENDPOINT``     the hub's address (checked for reachability before downloading)
+``DASB_SHARED_DATA`` real speech sets for tests and ``dasb bench --references`` (default ``shared/data``
+                    beside the project checkout; absent on most machines)
 ==================  =====================================================================
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ WHISPER_DIR_ENV = "DASB_WHISPER_DIR"
 ECAPA_DIR_ENV = "DASB_ECAPA_DIR"
 OFFLINE_ENVS = ("DASB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 HUB_ENDPOINT_ENV = "HF_ENDPOINT"
+SHARED_DATA_ENV = "DASB_SHARED_DATA"
 
 
 def cache_dir(*parts: str) -> Path:
@@ -75,3 +78,8 @@ def offline() -> bool:
 
 def hub_endpoint() -> str:
     return os.environ.get(HUB_ENDPOINT_ENV) or "https://huggingface.co"
+
+
+def shared_data_dir() -> Path:
+    """``$DASB_SHARED_DATA``, else ``shared/data`` beside the project checkout (which may not exist)."""
+    return Path(os.environ.get(SHARED_DATA_ENV) or Path(__file__).resolve().parents[2] / "shared" / "data")

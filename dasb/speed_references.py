@@ -23,7 +23,6 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -35,6 +34,7 @@ from dasb.benchmarks.reconstruction import Reconstruction
 from dasb.data.corpus import load_corpus
 from dasb.items import ItemMaker
 from dasb.scoring import Scorer, TokenizerView
+from dasb.settings import shared_data_dir
 from dasb.tokenizers.base import AudioTokenizer, TokenizerInfo
 from dasb.tokenizers.cards import get_card
 
@@ -65,9 +65,9 @@ class Pair:
 def default_data() -> str:
     """The real speech set ``speech_dev`` of the shared data folder when present, else the embedded corpus.
 
-    The folder is ``$DASB_SHARED_DATA`` or ``shared/data`` beside the project checkout.
+    The folder is :func:`dasb.settings.shared_data_dir`.
     """
-    shared = Path(os.environ.get("DASB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    shared = shared_data_dir()
     return str(shared / "speech_dev") if (shared / "speech_dev" / "manifest.jsonl").exists() else "mini"
 
 

@@ -1,13 +1,23 @@
 """Shared fixtures: paths to the optional real-speech sets beside the project."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from dasb.settings import CACHE_DIR_ENV, shared_data_dir
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("DASB_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = shared_data_dir()
+
+# Tests never share dasb's caches with real runs: scores computed with a test's stand-in judge or plugin
+# would be keyed like real ones and reused by them. One cache folder per test session, removed at its end.
+os.environ[CACHE_DIR_ENV] = tempfile.mkdtemp(prefix="dasb-test-cache-")
+atexit.register(shutil.rmtree, os.environ[CACHE_DIR_ENV], ignore_errors=True)
 
 
 @pytest.fixture
