@@ -15,6 +15,7 @@ from dasb.metrics.signal import ESTOI, STOI
 from dasb.metrics.stoi import estoi, stoi
 from dasb.registry import METRICS
 from dasb.runner import Runner
+from dasb.specs import judge_controls
 from dasb.suites import Suite
 
 
@@ -135,8 +136,10 @@ class _CountingJudge:
 
 def test_judges_see_each_original_once_per_run_whatever_the_number_of_tokenizers(tmp_path, monkeypatch):
     seen = {"asr": [], "speaker": []}
-    monkeypatch.setattr(dasb.benchmarks.asr, "make_asr", lambda *a, **k: _CountingJudge(seen["asr"]))
-    monkeypatch.setattr(dasb.benchmarks.speaker, "make_speaker_encoder", lambda *a, **k: _CountingJudge(seen["speaker"]))
+    monkeypatch.setenv("DASB_CACHE_DIR", str(tmp_path / "cache"))  # no scores from earlier runs
+    monkeypatch.setattr(dasb.benchmarks.asr.ASR, "make_judge", staticmethod(lambda *a, **k: _CountingJudge(seen["asr"])))
+    monkeypatch.setattr(dasb.benchmarks.speaker.Speaker, "make_judge",
+                        staticmethod(lambda *a, **k: _CountingJudge(seen["speaker"])))
     tokenizers = ["pcm8", "pcm6", "mulaw8-8k"]
     suite = Suite("judges", "mini", tokenizers, {"asr": {"max_utterances": 3}, "speaker": {"max_utterances": 4}})
     Runner(suite, tmp_path / "run", progress=False, workers=1).run()
@@ -145,4 +148,5 @@ def test_judges_see_each_original_once_per_run_whatever_the_number_of_tokenizers
     for bench, n in (("asr", 3), ("speaker", 4)):
         judged = [h for h in seen[bench] if h in originals]
         assert len(judged) == len(set(judged)) == n, bench  # each original once, for 3 tokenizers
-        assert len(seen[bench]) == n * (1 + len(tokenizers)), bench  # plus each tokenizer's decoded audio
+        # plus each tokenizer's decoded audio and each judge control's audio
+        assert len(seen[bench]) == n * (1 + len(tokenizers) + len(judge_controls(bench))), bench
