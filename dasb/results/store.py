@@ -147,10 +147,15 @@ def read_invocations(run_dir: str | Path) -> dict[str, dict[str, Any]]:
                     out.setdefault(str(data.get("run_id", "")), {"run_id": data.get("run_id", ""),
                                                                  "started_at": None, "environment": data["env"]})
     if (path / INVOCATIONS_FILE).exists():
-        for lineno, line in enumerate((path / INVOCATIONS_FILE).read_text(encoding="utf-8").splitlines(), 1):
+        lines = (path / INVOCATIONS_FILE).read_text(encoding="utf-8").split("\n")
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as err:
+                if lineno == len(lines):  # unterminated last line: a write that was cut short, as for records
+                    continue
                 raise ValueError(f"{path / INVOCATIONS_FILE}:{lineno}: not JSON ({err})") from err
             out[data["run_id"]] = data
     return out
