@@ -24,6 +24,7 @@ from Tokenizers import Tokenizers, TokenizersConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dasb.testing import speech_like_signal  # noqa: E402
+from port_manifest import state_dict_manifest  # noqa: E402  (beside this script)
 from dasb.tokenizers.beats import PUBLISHED_CONFIG  # noqa: E402
 
 SMALL = {**PUBLISHED_CONFIG, "embed_dim": 24, "encoder_layers": 2, "encoder_embed_dim": 32, "encoder_ffn_embed_dim": 64,
@@ -37,9 +38,7 @@ manifest_path.write_text(json.dumps({
     "source": "github.com/microsoft/unilm beats/Tokenizers.py, backbone.py, quantizer.py, commit 768a3c873f598bb9b4d4dfb9267b099e35f8fe56",
     "how": "scripts/ports/beats_reference.py: the authors' Tokenizers(TokenizersConfig(cfg)) with cfg = dasb's "
            "beats.PUBLISHED_CONFIG; state_dict() keys and shapes",
-    "config": PUBLISHED_CONFIG,
-    "parameters": sum(p.numel() for p in published.parameters()),
-    "state_dict": {k: list(v.shape) for k, v in published.state_dict().items()}}, indent=1))
+    "config": PUBLISHED_CONFIG, **state_dict_manifest(published)}, indent=1))
 
 torch.manual_seed(0)
 model = Tokenizers(TokenizersConfig(SMALL)).eval()

@@ -44,6 +44,7 @@ from safetensors.torch import save_file, save_model  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dasb.testing import speech_like_signal  # noqa: E402
+from port_manifest import state_dict_manifest  # noqa: E402  (beside this script)
 from dasb.tokenizers.tadicodec import PREPROCESS, PUBLISHED_CONFIG  # noqa: E402
 
 SMALL = {**PUBLISHED_CONFIG, "hidden_size": 32, "encoder_num_layers": 2, "decoder_num_layers": 2, "num_heads": 2,
@@ -61,9 +62,7 @@ manifest_path.write_text(json.dumps({
               "cc660a8951a8324d5e05dac7bb083fa9f24a402e, with transformers 4.42.4",
     "how": "scripts/ports/tadicodec_reference.py: the authors' TaDiCodec(cfg) with cfg = dasb's "
            "tadicodec.PUBLISHED_CONFIG; state_dict() keys and shapes",
-    "config": PUBLISHED_CONFIG,
-    "parameters": sum(p.numel() for p in published.parameters()),
-    "state_dict": {k: list(v.shape) for k, v in published.state_dict().items()}}, indent=1))
+    "config": PUBLISHED_CONFIG, **state_dict_manifest(published)}, indent=1))
 
 torch.manual_seed(0)
 model = TaDiCodec(cfg=types.SimpleNamespace(**SMALL)).eval()
