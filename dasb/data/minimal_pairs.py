@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from dasb.audio import resample
+from dasb.audio import content_hash, load_audio, resample
+from dasb.hashing import hash_config
 from dasb.settings import cache_dir
 
 # Each group: words differing from each other in one phoneme (onset, vowel or coda).
@@ -179,12 +180,7 @@ def generate_minimal_pairs(voices: tuple[str, ...] = DEFAULT_VOICES,
 
 
 def item_set_hash(items: list[ABXItem]) -> str:
-    """Content hash of an item set: every item's labels and span, and the samples of every file it names."""
-    digest = hashlib.sha256()
-    for it in items:
-        digest.update(json.dumps([it.label, it.context, it.speaker, it.onset, it.offset]).encode())
-    for file in sorted({it.file for it in items}):
-        wav, sr = sf.read(file, dtype="float32", always_2d=True)
-        digest.update(f"{sr}:{wav.shape}".encode())
-        digest.update(np.ascontiguousarray(wav).tobytes())
-    return digest.hexdigest()[:16]
+    """Content hash of an item set: every item's labels and span, and the samples of every file it names
+    (not the files' paths or encoding)."""
+    labels = [[it.label, it.context, it.speaker, it.onset, it.offset] for it in items]
+    return hash_config([labels, [content_hash(*load_audio(f)) for f in sorted({it.file for it in items})]])
