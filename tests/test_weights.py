@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import socket
 import threading
 from dataclasses import replace
 
@@ -11,7 +12,7 @@ import pytest
 
 from dasb.cli import main
 from dasb.tokenizers.cards import load_cards
-from dasb.weights import FILESETS, FileSet, WeightFile, WeightsCorrupt, files, hub, identity
+from dasb.weights import FILESETS, FileSet, WeightFile, WeightsCorrupt, WeightsUnavailable, files, hub, identity
 
 
 @pytest.fixture
@@ -171,10 +172,21 @@ def test_absent_hub_weights_fail_fast_with_the_fetch_command(clean, monkeypatch)
     pytest.importorskip("transformers", reason="hub cards need transformers: pip install 'dasb[neural]'")
     from _ports import record_connections
 
-    from dasb.weights import WeightsUnavailable
-
     connections = record_connections(monkeypatch)
     with pytest.raises(WeightsUnavailable) as err:
         load_cards()["mimi-8q"].build()
     assert connections == []
     assert "dasb weights fetch mimi-8q" in str(err.value) and "kyutai/mimi" in str(err.value)
+
+
+def test_online_with_an_unreachable_hub_the_fetch_says_so(clean, monkeypatch):
+    """Not offline, the hub's address checked and found unreachable: a clear WeightsUnavailable (the path a user
+    without HF_HUB_OFFLINE takes; it once recursed forever in the endpoint lookup)."""
+    for var in ("DASB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as s:  # a local port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    with pytest.raises(WeightsUnavailable, match="the hub is unreachable"):
+        hub.HubSource("org/absent", "a" * 40).fetch()

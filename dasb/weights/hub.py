@@ -26,10 +26,6 @@ COMMIT = re.compile(r"[0-9a-f]{40}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def hub_endpoint() -> str:
-    return hub_endpoint()
-
-
 def _hub_reachable(timeout: float = 3.0) -> bool:
     return reachable(hub_endpoint(), timeout)
 
