@@ -6,11 +6,19 @@ Cards name a checkpoint by path, or by the name of a folder under
 ``dasb/data/checkpoints`` (the ones shipped with the package); the card's
 ``revision`` is the first 12 hex digits of the SHA-256 of ``model.safetensors``,
 so a retrained checkpoint cannot silently reuse old results.
+
+Training runs in float64 and the checkpoint stores float32: float32 features
+differ in the last bit between CPUs (torchaudio's mel filterbank alone differs
+in 18 entries between torch's AVX2 and default kernels), and k-means turns such
+a difference into other centroids a few stages later, so a float32 training
+reproduced its checkpoint only on the kind of machine that made it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +37,27 @@ def _safetensors():
     return safetensors.torch
 
 
+@contextmanager
+def float64_default() -> Iterator[None]:
+    """Make float64 torch's default dtype inside the block, so feature extractors
+    built there (filterbanks, windows) are computed and kept in float64."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
 def kmeans(x: torch.Tensor, k: int, iterations: int, seed: int) -> torch.Tensor:
     """Centroids ``[k, D]`` of points ``x`` ``[N, D]``: k-means++ seeding, then Lloyd iterations.
 
-    Deterministic for a given ``seed``. A cluster that loses all its points
+    Computed in the dtype of ``x``; deterministic for a given ``seed``. A cluster that loses all its points
     keeps its previous centroid.
     """
     if x.shape[0] < k:
         raise ValueError(f"k-means needs at least k={k} points, got {x.shape[0]}")
     gen = torch.Generator().manual_seed(seed)
-    x = x.to(torch.float32)
     centroids = x[torch.randint(x.shape[0], (1,), generator=gen)]
     nearest = torch.cdist(x, centroids).pow(2).squeeze(1)
     for _ in range(1, k):
@@ -61,7 +80,7 @@ def nearest(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
 
 def train_rvq(x: torch.Tensor, stages: int, size: int, iterations: int, seed: int) -> torch.Tensor:
     """Residual VQ codebooks ``[stages, size, D]``: k-means on what earlier stages left over."""
-    residual = x.to(torch.float32).clone()
+    residual = x.clone()
     books = []
     for s in range(stages):
         book = kmeans(residual, size, iterations, seed + s)
@@ -87,10 +106,11 @@ def rvq_decode(codes: torch.Tensor, books: torch.Tensor) -> torch.Tensor:
 
 
 def save_checkpoint(folder: str | Path, tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> str:
-    """Write a checkpoint folder; returns its revision (see module docstring)."""
+    """Write a checkpoint folder of float32 tensors; returns its revision (see module docstring)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _safetensors().save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / TENSORS_FILE))
+    stored = {k: v.to(torch.float32).contiguous() for k, v in tensors.items()}
+    _safetensors().save_file(stored, str(folder / TENSORS_FILE))
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return checkpoint_revision(folder)
 

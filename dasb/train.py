@@ -1,15 +1,16 @@
 """Training of the learned offline baselines (``dasb train baseline|mfcc-kmeans``).
 
 Both recipes read every utterance of a corpus at the tokenizer's rate, extract
-frames with the tokenizer's own feature code, normalise each dimension with
-the corpus mean and standard deviation, and run seeded k-means on the CPU:
+frames with the tokenizer's own feature code (in float64, see :mod:`dasb.learned`),
+normalise each dimension with the corpus mean and standard deviation, and run
+seeded k-means on the CPU:
 
 - ``baseline``: residual VQ of log-mel frames (:mod:`dasb.tokenizers.melrvq`),
   ``stages`` codebooks of ``codebook_size`` entries;
 - ``mfcc-kmeans``: one k-means of MFCC+delta frames (:mod:`dasb.tokenizers.mfcc_kmeans`).
 
 The checkpoint holds no timestamps, so the same corpus, settings and seed give
-byte-identical files (and the same revision) on the same machine.
+byte-identical files (and the same revision).
 """
 from __future__ import annotations
 
@@ -22,15 +23,22 @@ import torch
 
 from dasb.audio import load_audio, resample, to_channels
 from dasb.data.corpus import Corpus, load_corpus
-from dasb.learned import kmeans, save_checkpoint, train_rvq
+from dasb.learned import float64_default, kmeans, save_checkpoint, train_rvq
 
-def corpus_frames(corpus: Corpus, features: Callable[[torch.Tensor], torch.Tensor], sample_rate: int) -> tuple[torch.Tensor, float]:
-    """All feature frames ``[N, D]`` of a corpus, and its seconds of audio."""
+def corpus_frames(corpus: Corpus, make_features: Callable[[], Callable[[torch.Tensor], torch.Tensor]],
+                  sample_rate: int) -> tuple[torch.Tensor, float]:
+    """All float64 feature frames ``[N, D]`` of a corpus, and its seconds of audio.
+
+    ``make_features`` is called under float64 defaults, so the extractor's
+    filterbanks and windows are float64 too (see :mod:`dasb.learned`).
+    """
+    with float64_default():
+        features = make_features()
     frames, seconds = [], 0.0
     for utt in corpus.utterances:
         wav, sr = load_audio(utt.audio)
         mono = resample(to_channels(wav, 1), sr, sample_rate)[0]
-        frames.append(features(torch.from_numpy(mono)))
+        frames.append(features(torch.from_numpy(mono).to(torch.float64)))
         seconds += mono.size / sample_rate
     if not frames:
         raise ValueError(f"corpus {corpus.name!r} has no utterances to train on")
@@ -53,7 +61,7 @@ def train_baseline(data: str, out: str, stages: int = 8, codebook_size: int = 25
 
     cfg = MelConfig()
     corpus = load_corpus(data)
-    frames, seconds = corpus_frames(corpus, LogMel(cfg), cfg.sample_rate)
+    frames, seconds = corpus_frames(corpus, lambda: LogMel(cfg), cfg.sample_rate)
     x, mean, std = _normalise(frames)
     books = train_rvq(x, stages, codebook_size, iterations, seed)
     config = {
@@ -69,7 +77,7 @@ def train_mfcc_kmeans(data: str, out: str, clusters: int = 100, iterations: int 
 
     cfg = MFCCConfig()
     corpus = load_corpus(data)
-    frames, seconds = corpus_frames(corpus, MFCCDeltas(cfg), cfg.sample_rate)
+    frames, seconds = corpus_frames(corpus, lambda: MFCCDeltas(cfg), cfg.sample_rate)
     x, mean, std = _normalise(frames)
     centroids = kmeans(x, clusters, iterations, seed)
     config = {
