@@ -177,8 +177,8 @@ class Execution:
             for c in wanted.values():
                 self.recorder.fail_all(c, bench, "error", results)
             return
-        for row, c in wanted.items():
-            mine = [r for r in results if r.row == row]
+        for subject, c in wanted.items():
+            mine = [r for r in results if r.subject == subject]
             if notes:
                 mine = [r if r.utterance or r.status != "ok" else with_note(r, "; ".join(notes)) for r in mine]
             self.recorder.write(c, bench, mine, replace=True)  # one computation: its rows replace earlier ones together
@@ -271,7 +271,7 @@ class BenchmarkCalls:
             return failed
         start = time.perf_counter()
         try:
-            results = [r for r in bench.run(items, tok) if r.row in subjects]
+            results = [r for r in bench.run(items, tok) if r.subject in subjects]
         except Exception as err:
             return error_text(err)
         finally:

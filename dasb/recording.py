@@ -64,15 +64,15 @@ class Recorder:
         plan, records = self.planner, []
         for res in results:
             res = checked(res, f"benchmark {bench.name!r}, metric {res.metric!r}")
-            # A result about the original audio (res.row) goes to that row, not the tokenizer's.
-            key = plan.key(card if res.row is None else subject_card(res.row), bench, res.utterance, res.metric)
+            # A result about the original audio (res.subject) goes to that row, not the tokenizer's.
+            key = plan.key(card if res.subject is None else subject_card(res.subject), bench, res.utterance, res.metric)
             if key in plan.fresh or not (replace or plan.pending(key)):
                 continue
             try:
                 higher = bench.spec(res.metric).higher_is_better
             except KeyError as err:  # a benchmark bug, shown as such rather than recorded without meaning
-                res, higher = Result(res.metric, None, res.utterance, "error", str(err), row=res.row), None
-            records.append(self._record(key, res, higher, decode_inputs if res.row is None else None))
+                res, higher = Result(res.metric, None, res.utterance, "error", str(err), subject=res.subject), None
+            records.append(self._record(key, res, higher, decode_inputs if res.subject is None else None))
             plan.fresh.add(key)
             self.summary.written[res.status] += 1
         self.store.append(records)

@@ -74,7 +74,7 @@ def checked(result: Result, source: str) -> Result:
     where = f"utterance {result.utterance}: " if result.utterance else ""
     shown = ", ".join(f"{k}={v!r}" for k, v in fields.items() if v is not None) or "value=None"
     return Result(result.metric, None, result.utterance, "error",
-                  f"{where}{source} returned a value that is not a finite number ({shown})", row=result.row)
+                  f"{where}{source} returned a value that is not a finite number ({shown})", subject=result.subject)
 
 
 @contextmanager

@@ -82,10 +82,10 @@ def test_utterances_the_judge_cannot_transcribe_are_dropped_and_counted():
              _item("poor", "a b c d", 0.7, 0.4),     # judge's WER on the original is 0.5: kept (not above)
              _item("wrong", "a b c d", 0.5, 0.6)]    # judge's WER on the original is 1.0
     results = bench.run(items, tokenizer=None)
-    corpus = {(r.row, r.metric): r for r in results if r.utterance is None}
+    corpus = {(r.subject, r.metric): r for r in results if r.utterance is None}
     dropped = corpus[GROUND_TRUTH, "dropped"]
     assert dropped.value == 2 and dropped.n == 4 and "silent" in dropped.message and "wrong" in dropped.message
-    per_utt = {(r.utterance, r.metric): r for r in results if r.utterance is not None and r.row is None}
+    per_utt = {(r.utterance, r.metric): r for r in results if r.utterance is not None and r.subject is None}
     assert per_utt["silent", "dwer"].status == per_utt["wrong", "dcer"].status == "skipped"
     assert "no words" in per_utt["silent", "dwer"].message and "1.00" in per_utt["wrong", "dwer"].message
     dwer = corpus[None, "dwer"]
@@ -98,7 +98,7 @@ def test_corpus_rates_carry_bootstrap_intervals():
     bench = _asr()
     bench._model = _Judge({0.1: "a b c d", 0.2: "a b c", 0.3: "e f", 0.4: "e g", 0.5: "h i j", 0.6: "h i j"})
     items = [_item("u1", "a b c d", 0.1, 0.2), _item("u2", "e f", 0.3, 0.4), _item("u3", "h i j", 0.5, 0.6)]
-    corpus = {(r.row, r.metric): r for r in bench.run(items, tokenizer=None) if r.utterance is None}
+    corpus = {(r.subject, r.metric): r for r in bench.run(items, tokenizer=None) if r.utterance is None}
     for key in [(None, "wer"), (None, "cer"), (None, "dwer"), (None, "dcer"), (GROUND_TRUTH, "wer")]:
         r = corpus[key]
         assert r.status == "ok" and r.n == 3

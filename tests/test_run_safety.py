@@ -49,7 +49,7 @@ class PlannedCorpusBench(CorpusBenchmark):
         return spec_table(MetricSpec("m", True))
 
     def run(self, items, tokenizer):
-        truth = [Result("m", PLAN["truth"], row=GROUND_TRUTH)] if "truth" in PLAN else []
+        truth = [Result("m", PLAN["truth"], subject=GROUND_TRUTH)] if "truth" in PLAN else []
         return [Result("m", PLAN.get("corpus_value", 1.0))] + truth
 
 

@@ -31,7 +31,7 @@ class CountingReference(CorpusBenchmark):
         type(self).runs.append(None if tokenizer is None else tokenizer.info.name)
         same = all(np.array_equal(it.decoded, it.reference) for it in items)
         return [Result("items", float(len(items)), message=f"decoded is the original: {same}"),
-                Result("items", float(len(items)), message=f"decoded is the original: {same}", row=GROUND_TRUTH)]
+                Result("items", float(len(items)), message=f"decoded is the original: {same}", subject=GROUND_TRUTH)]
 
 
 class FailingSetup(CountingReference):

@@ -23,7 +23,7 @@ def _ratio(values: Sequence[tuple[float, float]]) -> Summary:
 AGGREGATORS = {"mean": lambda values: summarize([float(v) for v in values]), "ratio": _ratio}
 
 
-def aggregate(spec: MetricSpec, values: Sequence, note: str | None = None, row: str | None = None) -> Result:
+def aggregate(spec: MetricSpec, values: Sequence, note: str | None = None, subject: str | None = None) -> Result:
     """The aggregate row of ``spec``'s metric from its per-utterance ``values``; an error row saying why
     when there is nothing to aggregate (no values, a ratio over zero counts)."""
     if spec.aggregation not in AGGREGATORS:
@@ -31,8 +31,8 @@ def aggregate(spec: MetricSpec, values: Sequence, note: str | None = None, row: 
     try:
         s = AGGREGATORS[spec.aggregation](values)
     except ValueError as err:  # e.g. the recogniser heard nothing in any original
-        return Result(spec.name, None, None, "error", f"{spec.name}: {err}", row=row)
-    return Result(spec.name, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, row=row)
+        return Result(spec.name, None, None, "error", f"{spec.name}: {err}", subject=subject)
+    return Result(spec.name, s.mean, None, "ok", note, s.stderr, s.ci_low, s.ci_high, s.n, subject=subject)
 
 
 def utterance_results(spec: MetricSpec, values: dict[str, float], note: str | None = None) -> list[Result]:

@@ -116,35 +116,35 @@ class ASR(JudgedBenchmark):
             unfit = self._unfit(rows[GROUND_TRUTH, "wer"][0], orig)
             if unfit:
                 dropped.append(uid)
-                results += [Result(m, None, uid, "skipped", unfit, row=row) for row in heard for m in ("dwer", "dcer")]
-            for row, hyps in heard.items():
-                rows.update(self._rows(row, text, orig, hyps[i], with_d=not unfit))
-            for (row, metric), (counts, hyp) in rows.items():
-                scores.setdefault((row, metric), []).append(counts)
+                results += [Result(m, None, uid, "skipped", unfit, subject=subject) for subject in heard for m in ("dwer", "dcer")]
+            for subject, hyps in heard.items():
+                rows.update(self._rows(subject, text, orig, hyps[i], with_d=not unfit))
+            for (subject, metric), (counts, hyp) in rows.items():
+                scores.setdefault((subject, metric), []).append(counts)
                 if counts.length > 0:
                     note = None if hyp is None else f"hypothesis: {hyp!r}"
-                    results.append(Result(metric, counts.rate, uid, message=note, row=row))
+                    results.append(Result(metric, counts.rate, uid, message=note, subject=subject))
         judge = self.judge.describe(self.name)
         notes = {m: "; ".join(filter(None, [judge, f"{len(untranscribed)} utterance(s) without a transcript not scored"
                                             if untranscribed else None])) for m in RATES}
         if dropped:
             for m in ("dwer", "dcer"):
                 notes[m] += f"; {len(dropped)} of {len(items)} utterance(s) dropped: the judge cannot transcribe their original"
-        for (row, metric), counts in scores.items():
-            results.append(aggregate(self.spec(metric), [(c.edits, c.length) for c in counts], notes[metric], row))
+        for (subject, metric), counts in scores.items():
+            results.append(aggregate(self.spec(metric), [(c.edits, c.length) for c in counts], notes[metric], subject))
         results.append(Result("dropped", float(len(dropped)), None, "ok",
-                              f"dropped: {', '.join(dropped)}" if dropped else None, n=len(items), row=GROUND_TRUTH))
+                              f"dropped: {', '.join(dropped)}" if dropped else None, n=len(items), subject=GROUND_TRUTH))
         return skipped + results
 
-    def _rows(self, row: str | None, text: str, orig: str, dec: str,
+    def _rows(self, subject: str | None, text: str, orig: str, dec: str,
               with_d: bool) -> dict[tuple[str | None, str], tuple[EditCounts, str | None]]:
-        """The rates of one utterance as heard in ``row`` (the tokenizer's decoded audio, or a control);
+        """The rates of one utterance as heard in ``subject`` (the tokenizer's decoded audio, or a control);
         dwer/dcer only ``with_d`` (the judge could transcribe the original)."""
         assert self._model is not None
         norm = self._model.normalize
-        rows = {(row, "wer"): (word_edits(text, dec, norm), dec), (row, "cer"): (char_edits(text, dec, norm), None)}
+        rows = {(subject, "wer"): (word_edits(text, dec, norm), dec), (subject, "cer"): (char_edits(text, dec, norm), None)}
         if with_d:
-            rows.update({(row, "dwer"): (word_edits(orig, dec, norm), None), (row, "dcer"): (char_edits(orig, dec, norm), None)})
+            rows.update({(subject, "dwer"): (word_edits(orig, dec, norm), None), (subject, "dcer"): (char_edits(orig, dec, norm), None)})
         return rows
 
     def _unfit(self, truth: EditCounts, original: str) -> str | None:

@@ -62,7 +62,7 @@ class Result:
     ci_low: float | None = None
     ci_high: float | None = None
     n: int | None = None
-    row: str | None = None  # None: the tokenizer's row; GROUND_TRUTH: a measurement of the original audio
+    subject: str | None = None  # None: the tokenizer's row; GROUND_TRUTH: a measurement of the original audio
 
 
 class Benchmark(ABC):
@@ -84,7 +84,7 @@ class Benchmark(ABC):
     # system known only by its outputs.
     needs_model: ClassVar[bool] = False
     extra_settings: ClassVar[dict[str, Any]] = {"max_utterances": int | None}
-    # True when run() also reports rows about the original audio (``Result.row = GROUND_TRUTH``): the runner
+    # True when run() also reports rows about the original audio (``Result.subject = GROUND_TRUTH``): the runner
     # then runs it once on the original audio of the whole selection (decoded = reference, no tokens, no
     # tokenizer) and keeps only those rows; tokenizer runs keep only their own rows.
     ground_truth: ClassVar[bool] = False

@@ -111,17 +111,17 @@ class MOS(CorpusBenchmark):
         if not items:
             raise ValueError("no utterances to rate")
         results: list[Result] = []
-        for row, attr in ((None, "decoded"), (GROUND_TRUTH, "reference")):
+        for subject, attr in ((None, "decoded"), (GROUND_TRUTH, "reference")):
             for predictor, outputs in self._outputs().items():
                 names = [f"{predictor}_{k}" for k in outputs]
                 state = self._predictors[predictor]
                 if isinstance(state, tuple):
-                    results += [Result(m, None, None, state[0], state[1], row=row) for m in names]
+                    results += [Result(m, None, None, state[0], state[1], subject=subject) for m in names]
                 else:
-                    results += self._rate_all(predictor, names, items, attr, row)
+                    results += self._rate_all(predictor, names, items, attr, subject)
         return results
 
-    def _rate_all(self, predictor: str, names: list[str], items: list[Item], attr: str, row: str | None) -> list[Result]:
+    def _rate_all(self, predictor: str, names: list[str], items: list[Item], attr: str, subject: str | None) -> list[Result]:
         """Per-utterance and aggregate rows of one predictor's metrics for one side (decoded or reference)."""
         results: list[Result] = []
         values: dict[str, list[float]] = {m: [] for m in names}
@@ -130,17 +130,17 @@ class MOS(CorpusBenchmark):
             uid = it.utterance.id
             if isinstance(rated, Exception):
                 msg = f"utterance {uid}: {error_text(rated)}"
-                results += [Result(m, None, uid, "error", msg, row=row) for m in names]
+                results += [Result(m, None, uid, "error", msg, subject=subject) for m in names]
                 continue
             scores, note = rated
             for short, value in scores.items():
                 values[f"{predictor}_{short}"].append(value)
-                results.append(Result(f"{predictor}_{short}", value, uid, message=note, row=row))
+                results.append(Result(f"{predictor}_{short}", value, uid, message=note, subject=subject))
         for metric, vals in values.items():
             if not vals:
-                results.append(Result(metric, None, None, "error", "no utterance could be rated", row=row))
+                results.append(Result(metric, None, None, "error", "no utterance could be rated", subject=subject))
                 continue
             failed = len(items) - len(vals)
             note = f"{failed} of {len(items)} utterances could not be rated" if failed else None
-            results.append(aggregate(self.spec(metric), vals, note, row))
+            results.append(aggregate(self.spec(metric), vals, note, subject))
         return results

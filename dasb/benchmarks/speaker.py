@@ -78,15 +78,15 @@ class Speaker(JudgedBenchmark):
         speakers = [it.utterance.speaker for it in items]
         note = self.judge.describe(self.name)
         results: list[Result] = []
-        for row, b in heard.items():
+        for subject, b in heard.items():
             sims = np.sum(ref * b, axis=1)
-            results += [Result("similarity", float(s), uid, row=row) for uid, s in zip(ids, sims)]
-            results.append(aggregate(self.spec("similarity"), sims.tolist(), note, row))
-            results.append(_eer(b, speakers, row))
+            results += [Result("similarity", float(s), uid, subject=subject) for uid, s in zip(ids, sims)]
+            results.append(aggregate(self.spec("similarity"), sims.tolist(), note, subject))
+            results.append(_eer(b, speakers, subject))
         return results
 
 
-def _eer(emb: np.ndarray, speakers: list[str | None], row: str | None) -> Result:
+def _eer(emb: np.ndarray, speakers: list[str | None], subject: str | None) -> Result:
     """EER over all pairs of different utterances that both carry a speaker label."""
     pairs = [(i, j) for i, j in combinations(range(len(speakers)), 2) if speakers[i] and speakers[j]]
     scores = np.array([emb[i] @ emb[j] for i, j in pairs])
@@ -94,6 +94,6 @@ def _eer(emb: np.ndarray, speakers: list[str | None], row: str | None) -> Result
     try:
         eer = equal_error_rate(scores, same)
     except ValueError as err:
-        return Result("eer", None, None, "error", f"cannot build a trial list from this corpus: {err}", row=row)
+        return Result("eer", None, None, "error", f"cannot build a trial list from this corpus: {err}", subject=subject)
     note = f"{int(same.sum())} target and {int((~same).sum())} non-target trials; no interval (trials share utterances)"
-    return Result("eer", eer, None, "ok", note, n=len(pairs), row=row)
+    return Result("eer", eer, None, "ok", note, n=len(pairs), subject=subject)
