@@ -90,6 +90,9 @@ def test_compare_does_not_call_a_difference_below_the_floor_significant(tmp_path
     found = floor(records, "asr", "dwer")
     assert found is not None and found >= 0
     c = compare(records, "pcm4", "pcm16", "asr", "dwer")
+    corpus = {r.tokenizer: r.value for r in records if r.metric == "dwer" and r.utterance is None and r.status == "ok"}
+    # the comparison's values are the corpus rates the leaderboard shows
+    assert (c.mean_a, c.mean_b) == (pytest.approx(corpus["pcm4"]), pytest.approx(corpus["pcm16"]))
     assert c.floor == found
     assert c.below_floor == (abs(c.diff) < found)
     if c.below_floor:

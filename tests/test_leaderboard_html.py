@@ -267,6 +267,19 @@ def test_sign_flip_exact_and_paired_compare(tmp_path: Path, capsys: pytest.Captu
     assert out.count("\n") == 1 and "beta is significantly better" in out and "n = 12" in out
 
 
+def test_paired_compare_of_a_corpus_ratio_weighs_utterances_by_length() -> None:
+    def wer(tok: str, utt: str, rate: float, words: int | None) -> Record:
+        return Record(tok, "h", "asr", "bh", "mini", "dh", "wer", rate, utterance=utt, n=words, higher_is_better=False)
+    # a: 1/10 and 4/2 edits/words -> corpus 5/12; b: 2/10 and 0/2 -> 2/12 (per-utterance means: 1.05 vs 0.1)
+    recs = [wer("a", "u1", 0.1, 10), wer("a", "u2", 2.0, 2), wer("b", "u1", 0.2, 10), wer("b", "u2", 0.0, 2)]
+    c = compare(recs, "a", "b", "asr", "wer")
+    assert (c.mean_a, c.mean_b, c.diff) == (pytest.approx(5 / 12), pytest.approx(2 / 12), pytest.approx(3 / 12))
+    assert c.p_value == pytest.approx(sign_flip_p_value(np.array([-1.0, 4.0])))  # on the edit differences
+    old = [Record(**{**r.__dict__, "n": None}) for r in recs]
+    with pytest.raises(ValueError, match="no equal reference lengths"):
+        compare(old, "a", "b", "asr", "wer")
+
+
 def test_listening_examples_are_small_flac(tmp_path: Path) -> None:
     utts = [Utterance(f"{s}{i}", "x.flac", speaker=s) for s in ("a", "b") for i in range(3)]
     corpus = Corpus("c", utts)

@@ -50,7 +50,9 @@ class ASR(JudgedBenchmark):
     """
 
     name = "asr"
-    version = 2  # 2: dwer/dcer leave out utterances the judge cannot transcribe on the original
+    # 2: dwer/dcer leave out utterances the judge cannot transcribe on the original;
+    # 3: per-utterance rows carry their reference length (n), so paired comparisons weigh them as the corpus rate does
+    version = 3
     needs_text = True
     judge_setting = "backend"
     choose_judge = staticmethod(choose_asr)
@@ -123,7 +125,7 @@ class ASR(JudgedBenchmark):
                 scores.setdefault((subject, metric), []).append(counts)
                 if counts.length > 0:
                     note = None if hyp is None else f"hypothesis: {hyp!r}"
-                    results.append(Result(metric, counts.rate, uid, message=note, subject=subject))
+                    results.append(Result(metric, counts.rate, uid, message=note, n=counts.length, subject=subject))
         judge = self.judge.describe(self.name)
         notes = {m: "; ".join(filter(None, [judge, f"{len(untranscribed)} utterance(s) without a transcript not scored"
                                             if untranscribed else None])) for m in RATES}

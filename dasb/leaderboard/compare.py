@@ -1,10 +1,14 @@
 """Paired comparison of two tokenizers on the same utterances.
 
 Both tokenizers were scored on the same utterances, so the honest test looks at
-per-utterance differences d_i = a_i - b_i: the mean difference with its 95%
-percentile-bootstrap interval (dasb.stats.summarize on the d_i), and a two-sided
-sign-flip permutation test of "the mean difference is zero" (exact for n <= 16,
-otherwise 20,000 random sign vectors with a fixed seed). Significant means
+per-utterance differences d_i = a_i - b_i, aggregated as the metric's spec says,
+so the compared values are the leaderboard's: for a mean, the mean difference
+with its 95% percentile-bootstrap interval (dasb.stats.summarize on the d_i);
+for a corpus ratio (WER: edits / reference words), d_i are edit differences
+and the difference is sum(d_i) / sum(words_i), bootstrapped over utterances
+(dasb.stats.summarize_ratio). Either way a two-sided sign-flip permutation
+test of "the difference is zero" on the d_i (exact for n <= 16, otherwise
+20,000 random sign vectors with a fixed seed). Significant means
 p < 0.05 and, for a metric measured by a judge model (ASR, speaker encoder), a
 difference at least the judge's floor on the same dataset (its loss on the
 transparent control, :func:`dasb.fitness.floor`); with many comparisons on one
@@ -21,7 +25,7 @@ import numpy as np
 from dasb.fitness import floor
 from dasb.results.record import Record
 from dasb.specs import registered_spec
-from dasb.stats import summarize
+from dasb.stats import Summary, summarize, summarize_ratio
 
 ALPHA = 0.05
 EXACT_MAX_N = 16
@@ -97,42 +101,55 @@ def sign_flip_p_value(diffs: np.ndarray, permutations: int = PERMUTATIONS, seed:
     return (extreme + 1) / (permutations + 1)
 
 
-def paired_values(records: list[Record], a: str, b: str, benchmark: str, metric: str) -> tuple[str, np.ndarray, np.ndarray]:
-    """Per-utterance ``ok`` values of ``a`` and ``b`` on the utterances both have.
+def paired_values(records: list[Record], a: str, b: str, benchmark: str,
+                  metric: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per-utterance ``ok`` values of ``a`` and ``b`` on the utterances both have, and their counts
+    (``Record.n``: a rate's reference length) when every paired record has one.
 
     Records are paired only within one dataset and benchmark configuration; when
-    there are several, the one with most pairs is used. Returns (dataset, va, vb).
+    there are several, the one with most pairs is used. Returns (dataset, va, vb, counts).
     """
-    groups: dict[tuple, dict[str, dict[str, float]]] = defaultdict(lambda: {a: {}, b: {}})
+    groups: dict[tuple, dict[str, dict[str, Record]]] = defaultdict(lambda: {a: {}, b: {}})
     for r in records:
         if r.utterance is None or r.status != "ok" or r.benchmark != benchmark or r.metric != metric:
             continue
         if r.tokenizer in (a, b):
-            groups[(r.dataset, r.dataset_hash, r.benchmark_config_hash)][r.tokenizer][r.utterance] = r.value
+            groups[(r.dataset, r.dataset_hash, r.benchmark_config_hash)][r.tokenizer][r.utterance] = r
     best: tuple[str, list[str], dict] | None = None
-    for (dataset, _, _), vals in groups.items():
-        common = sorted(set(vals[a]) & set(vals[b]))
+    for (dataset, _, _), recs in groups.items():
+        common = sorted(set(recs[a]) & set(recs[b]))
         if common and (best is None or len(common) > len(best[1])):
-            best = (dataset, common, vals)
+            best = (dataset, common, recs)
     if best is None:
         raise ValueError(f"no utterance has an ok {benchmark}/{metric} record for both {a!r} and {b!r}")
-    dataset, common, vals = best
-    return dataset, np.array([vals[a][u] for u in common]), np.array([vals[b][u] for u in common])
+    dataset, common, recs = best
+    pairs = [(recs[a][u], recs[b][u]) for u in common]
+    counts = [ra.n for ra, _ in pairs] if all(ra.n and ra.n == rb.n for ra, rb in pairs) else None
+    return (dataset, np.array([ra.value for ra, _ in pairs]), np.array([rb.value for _, rb in pairs]),
+            None if counts is None else np.array(counts, dtype=np.float64))
 
 
 def compare(records: list[Record], a: str, b: str, benchmark: str, metric: str) -> Comparison:
     """Paired comparison of ``a`` and ``b`` on ``benchmark``/``metric`` (see module doc)."""
     if a == b:
         raise ValueError(f"cannot compare {a!r} with itself")
-    dataset, va, vb = paired_values(records, a, b, benchmark, metric)
-    diffs = va - vb
-    s = summarize(list(diffs))
+    dataset, va, vb, counts = paired_values(records, a, b, benchmark, metric)
     spec = registered_spec(benchmark, metric)  # the spec decides; a record's copy only for plugins absent here
     direction = spec.higher_is_better if spec is not None else next(
         (r.higher_is_better for r in records if r.benchmark == benchmark and r.metric == metric), None
     )
+    if spec is not None and spec.aggregation == "ratio":
+        if counts is None:
+            raise ValueError(f"{benchmark}/{metric} is a corpus ratio, but its per-utterance records of {a!r} and "
+                             f"{b!r} carry no equal reference lengths (n); rerun {benchmark} with --overwrite all")
+        diffs = (va - vb) * counts  # edit differences
+        mean_a, mean_b = float(va @ counts / counts.sum()), float(vb @ counts / counts.sum())
+        s: Summary = summarize_ratio(list(diffs), list(counts))
+    else:
+        diffs = va - vb
+        mean_a, mean_b, s = float(va.mean()), float(vb.mean()), summarize(list(diffs))
     return Comparison(
-        benchmark, metric, a, b, dataset, len(diffs), float(va.mean()), float(vb.mean()),
+        benchmark, metric, a, b, dataset, len(diffs), mean_a, mean_b,
         s.mean, s.ci_low, s.ci_high, sign_flip_p_value(diffs), direction, floor(records, benchmark, metric, dataset),
     )
 
