@@ -262,9 +262,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     ]
     if not pairs:
         raise ValueError(f"no per-utterance records to compare {args.a!r} and {args.b!r} on")
+    failed = 0
     for bench, metric in pairs:
-        print(compare(merged.records, args.a, args.b, bench, metric).summary())
-    return 0
+        try:
+            print(compare(merged.records, args.a, args.b, bench, metric).summary())
+        except ValueError as err:  # one metric that cannot be compared does not hide the others
+            print(f"dasb: {bench}/{metric}: cannot compare: {err}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
