@@ -51,6 +51,20 @@ def test_pocketsphinx_config_is_applied_to_its_front_end():
     assert judge.config()["features"]["upperf"] == "3500"
 
 
+def test_pocketsphinx_transcripts_do_not_depend_on_what_it_heard_before():
+    """Its noise estimate carried over between utterances: 2 of 6 mini transcripts changed with the order."""
+    pytest.importorskip("pocketsphinx", reason="needs pocketsphinx: pip install 'dasb[asr]'")
+    from dasb.audio import load_audio
+    from dasb.data.corpus import load_corpus
+    from dasb.judges.asr import PocketSphinx
+
+    waves = [load_audio(u.audio)[0][0] for u in load_corpus("mini").utterances[:6]]
+    judge = PocketSphinx()
+    in_order = judge.transcribe(waves)
+    assert judge.transcribe(waves[::-1])[::-1] == in_order
+    assert [PocketSphinx().transcribe([w])[0] for w in waves] == in_order
+
+
 class _Judge:
     """Transcribes a waveform as the text stored under its median level (which the judge's dither and
     low-pass controls keep)."""

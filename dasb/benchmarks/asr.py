@@ -51,7 +51,8 @@ class ASR(JudgedBenchmark):
 
     name = "asr"
     # 2: dwer/dcer leave out utterances the judge cannot transcribe on the original;
-    # 3: per-utterance rows carry their reference length (n), so paired comparisons weigh them as the corpus rate does
+    # 3: per-utterance rows carry their reference length (n), so paired comparisons weigh them as the corpus rate
+    # does; PocketSphinx decodes each utterance from a fresh front end (its transcripts depended on decoding order)
     version = 3
     needs_text = True
     judge_setting = "backend"

@@ -69,6 +69,9 @@ class PocketSphinx:
         for wave in waves:
             wave = resample(wave, SAMPLE_RATE, self.sample_rate)
             pcm = (np.clip(wave, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+            # A fresh front end per utterance: its noise estimate (remove_noise) carries over between
+            # utterances, so without this a transcript depended on what the decoder heard before.
+            self._decoder.reinit_feat()
             self._decoder.start_utt()
             self._decoder.process_raw(pcm, full_utt=True)
             self._decoder.end_utt()
