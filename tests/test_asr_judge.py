@@ -59,10 +59,11 @@ def test_pocketsphinx_transcripts_do_not_depend_on_what_it_heard_before():
     from dasb.judges.asr import PocketSphinx
 
     waves = [load_audio(u.audio)[0][0] for u in load_corpus("mini").utterances[:6]]
-    judge = PocketSphinx()
+    judge = PocketSphinx(processes=1)
     in_order = judge.transcribe(waves)
     assert judge.transcribe(waves[::-1])[::-1] == in_order
     assert [PocketSphinx().transcribe([w])[0] for w in waves] == in_order
+    assert PocketSphinx(processes=2).transcribe(waves) == in_order  # two worker processes share the work
 
 
 class _Judge:

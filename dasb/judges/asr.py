@@ -8,13 +8,14 @@ Whisper's 30 s input window is tiled with equal windows of at most 30 s.
 from __future__ import annotations
 
 import math
-import tempfile
+import os
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from dasb.audio import resample
+from dasb.judges import sphinx_decoding
 from dasb.metrics.text import normalize_text
 from dasb.settings import whisper_dir
 
@@ -42,21 +43,21 @@ class PocketSphinx:
     to it); ``features`` overrides entries of the acoustic model's ``feat.params``
     (e.g. ``{"upperf": 4000}``), which PocketSphinx would otherwise apply over any
     option given; the other keywords are decoder options (``lw``, ``beam``, ...).
+    ``processes`` (default: the number of cores) decode several utterances at once;
+    the transcripts are the same with any number (:mod:`dasb.judges.sphinx_decoding`).
     """
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, features: dict[str, Any] | None = None,
-                 **decoder_options: Any) -> None:
+                 processes: int | None = None, **decoder_options: Any) -> None:
         try:
-            from pocketsphinx import Decoder
+            import pocketsphinx  # noqa: F401
         except ImportError as err:
             raise ImportError("the pocketsphinx ASR backend needs pocketsphinx: pip install 'dasb[asr]'") from err
         self.identity = pocketsphinx_config(sample_rate, features, **decoder_options)
         self.sample_rate = sample_rate
-        with tempfile.TemporaryDirectory() as tmp:  # the decoder reads the file once, at construction
-            params = Path(tmp) / "feat.params"
-            params.write_text("".join(f"-{k} {v}\n" for k, v in self.identity["features"].items()))
-            self._decoder = Decoder(samprate=sample_rate, featparams=str(params), loglevel="FATAL",
-                                    **decoder_options)
+        self.processes = processes or os.cpu_count() or 1
+        self._options = decoder_options
+        self._decoder = sphinx_decoding.new_decoder(sample_rate, self.identity["features"], decoder_options)
 
     def config(self) -> dict[str, Any]:
         return self.identity
@@ -65,19 +66,11 @@ class PocketSphinx:
         return normalize_text(text)
 
     def transcribe(self, waves: list[np.ndarray]) -> list[str]:
-        out = []
-        for wave in waves:
-            wave = resample(wave, SAMPLE_RATE, self.sample_rate)
-            pcm = (np.clip(wave, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
-            # A fresh front end per utterance: its noise estimate (remove_noise) carries over between
-            # utterances, so without this a transcript depended on what the decoder heard before.
-            self._decoder.reinit_feat()
-            self._decoder.start_utt()
-            self._decoder.process_raw(pcm, full_utt=True)
-            self._decoder.end_utt()
-            hyp = self._decoder.hyp()
-            out.append(hyp.hypstr if hyp is not None else "")
-        return out
+        pcms = [(np.clip(resample(w, SAMPLE_RATE, self.sample_rate), -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+                for w in waves]
+        if len(pcms) < 2 or self.processes < 2 or not sphinx_decoding.can_start_workers():
+            return [sphinx_decoding.decode(self._decoder, pcm) for pcm in pcms]
+        return sphinx_decoding.decode_in_pool(self.processes, self.sample_rate, self.identity["features"], self._options, pcms)
 
 
 def _bundled_features() -> dict[str, str]:
