@@ -70,7 +70,8 @@ class PocketSphinx:
                 for w in waves]
         if len(pcms) < 2 or self.processes < 2 or not sphinx_decoding.can_start_workers():
             return [sphinx_decoding.decode(self._decoder, pcm) for pcm in pcms]
-        return sphinx_decoding.decode_in_pool(self.processes, self.sample_rate, self.identity["features"], self._options, pcms)
+        features = self.identity["features"]
+        return sphinx_decoding.decode_in_pool(self.processes, self.sample_rate, features, self._options, pcms)
 
 
 def _bundled_features() -> dict[str, str]:
