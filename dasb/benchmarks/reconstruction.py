@@ -38,8 +38,8 @@ class Reconstruction(UtteranceBenchmark):
     """PESQ (WB and NB), STOI, ESTOI, SI-SDR and log-mel distance after delay compensation."""
 
     name = "reconstruction"
-    version = 3  # 2: delay compensation by waveform or envelope cross-correlation, 30 s segments; 3: one shared
-    # STOI/ESTOI analysis (seeded dither on constant bands) and each rate resampled once per item
+    version = 4  # 2: delay compensation by waveform or envelope cross-correlation, 30 s segments; 3: one shared
+    # STOI/ESTOI analysis and each rate resampled once per item; 4: ESTOI's dither drawn as pystoi's, seeded
     needs_decoded = True
     needs_tokens = False
     parallel_safe = True

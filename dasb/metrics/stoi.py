@@ -29,6 +29,8 @@ SEGMENT = 30  # frames per intermediate intelligibility segment
 CLIP_DB = 15.0  # STOI's lower signal-to-distortion bound (beta = -15 dB)
 DYNAMIC_RANGE_DB = 40.0
 EPS = np.finfo(np.float64).eps
+DITHER_SEED = 0  # ESTOI's dither (see _normalised)
+DITHER_MATTERS = 1e-6  # a centred row or column below this norm: the dither moves ESTOI by more than ~1e-9
 
 
 @lru_cache(maxsize=1)
@@ -115,26 +117,25 @@ def stoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     return float(np.sum(x * y) / (x.shape[0] * x.shape[1]))
 
 
-def _normalised(x: np.ndarray, dither: np.random.Generator) -> np.ndarray:
-    """Each segment's rows (bands), then columns (frames), made zero-mean and unit-norm.
+def _normalised(x: np.ndarray, dither: np.random.RandomState | None) -> np.ndarray | None:
+    """Each segment's rows (bands), then columns (frames), made zero-mean and unit-norm, as pystoi does.
 
-    pystoi adds a machine-epsilon random dither to every value first, which only
-    matters where a row or column is constant (e.g. a decoded band that is exact
-    zeros for 30 frames): there it becomes a random unit vector, and pystoi's
-    ESTOI changes from call to call (by up to 4e-4 on pcm4 decodes of real
-    speech). Here only such constant vectors get the dither, from a fixed seed:
-    the value is reproducible, drawn as pystoi's is, and elsewhere identical.
+    pystoi first adds a machine-epsilon dither from numpy's global generator to every
+    value. It only matters where a row or column is (nearly) constant, e.g. a decoded
+    band of exact zeros for 30 frames: there it becomes a random unit vector, and
+    pystoi's ESTOI changes from call to call (by up to 1e-3 on pcm4 decodes of real
+    speech). Without ``dither`` no noise is added and None is returned if such a
+    vector turns up; with it the draws are pystoi's, so after
+    ``np.random.seed(DITHER_SEED)`` pystoi's value is this one, bit for bit.
     """
     for axis in (2, 1):
+        if dither is not None:
+            x = x + EPS * dither.standard_normal(x.shape)
         x = x - x.mean(axis=axis, keepdims=True)
         norm = np.sqrt(np.sum(np.square(x), axis=axis, keepdims=True))
-        flat = norm < EPS * np.sqrt(x.shape[axis])  # what is left is below the dither's size
-        if flat.any():
-            noise = EPS * dither.standard_normal(x.shape)
-            noise -= noise.mean(axis=axis, keepdims=True)
-            x = np.where(flat, noise, x)
-            norm = np.sqrt(np.sum(np.square(x), axis=axis, keepdims=True))
-        x = x / norm
+        if dither is None and (norm < DITHER_MATTERS).any():
+            return None
+        x = x * (1.0 / norm)  # pystoi's rounding: a constant column keeps only rounding residue from the row step
     return x
 
 
@@ -142,6 +143,9 @@ def estoi(ref: np.ndarray, est: np.ndarray, sr: int) -> float:
     """ESTOI: mean over segments of the inner product of the row- and column-normalised envelopes,
     divided by the segment length."""
     x, y = envelope_segments(ref, est, sr)
-    dither = np.random.default_rng(0)
-    x, y = _normalised(x, dither), _normalised(y, dither)
-    return float(np.sum(x * y / SEGMENT) / x.shape[0])
+    x_unit, y_unit = _normalised(x, None), _normalised(y, None)
+    if x_unit is None or y_unit is None:  # the dither decides the value: draw it as pystoi does (the legacy generator)
+        dither = np.random.RandomState(DITHER_SEED)
+        x_unit, y_unit = _normalised(x, dither), _normalised(y, dither)
+    assert x_unit is not None and y_unit is not None
+    return float(np.sum(x_unit * y_unit / SEGMENT) / x_unit.shape[0])
