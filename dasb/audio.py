@@ -162,8 +162,13 @@ def shared_work() -> Iterator[None]:
 
     Scoring wraps each (reference, decoded) pair in it, so that, e.g., the
     10 kHz versions and third-octave envelopes STOI and ESTOI both need, or
-    the 16 kHz versions two metrics need, are computed once per item.
+    the 16 kHz versions two metrics need, are computed once per item. A block
+    inside another joins it (the levels benchmark scores all prefix decodes of
+    an item in one block, so the reference is resampled once, not per level).
     """
+    if _SHARED.get() is not None:
+        yield
+        return
     token = _SHARED.set({})
     try:
         yield
@@ -172,19 +177,24 @@ def shared_work() -> Iterator[None]:
 
 
 def once(fn: Callable[..., Any], *arrays: np.ndarray, **params: Any) -> Any:
-    """``fn(*arrays, **params)``, computed once per :func:`shared_work` block for the same array objects.
+    """``fn(*arrays, **params)``, computed once per :func:`shared_work` block for the same arrays.
 
-    Arrays are keyed by identity (not content, which would cost a pass over
-    them); the memo keeps them alive so an identity is never reused within the
-    block. Outside a block this simply calls ``fn``. Exceptions are not kept.
+    Arrays are keyed by the memory they view (address, shape, strides, dtype), not by
+    content, which would cost a pass over them: two slices of the same samples are the
+    same key. The memo keeps the arrays alive, so no memory is reused for other samples
+    within the block. Outside a block this simply calls ``fn``. Exceptions are not kept.
     """
     memo = _SHARED.get()
     if memo is None:
         return fn(*arrays, **params)
-    key = (fn, tuple(id(a) for a in arrays), tuple(sorted(params.items())))
+    key = (fn, tuple(_memory(a) for a in arrays), tuple(sorted(params.items())))
     if key not in memo:
         memo[key] = (arrays, fn(*arrays, **params))
     return memo[key][1]
+
+
+def _memory(a: np.ndarray) -> tuple:
+    return a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str
 
 
 def at_rate(x: np.ndarray, sr: int, rate: int, method: str = "sinc") -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dasb.audio import shared_work
 from dasb.benchmarks.aggregate import utterance_results
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.specs import MetricSpec, spec_table
@@ -65,6 +66,11 @@ class Levels(CorpusBenchmark):
         if not items:
             raise ValueError("no utterances to decode")
         info = tokenizer.info
+        levels = [k for k in self.settings["levels"] if k <= info.num_codebooks]
+        scored = []
+        for it in items:
+            with shared_work():  # one block per item: its reference is resampled once for every level
+                scored.append({k: self._score(it, tokenizer, k) for k in levels})
         results: list[Result] = []
         for k in self.settings["levels"]:
             if k > info.num_codebooks:
@@ -72,16 +78,10 @@ class Levels(CorpusBenchmark):
                 results += [Result(f"{m.name}_k{k}", None, status="skipped", message=why) for m in self._metrics]
                 continue
             values: dict[str, dict[str, float]] = {m.name: {} for m in self._metrics}
-            for it in items:
+            for it, scores in zip(items, scored):
                 uid = it.utterance.id
-                try:
-                    decoded = it.decoded if k == info.num_codebooks else runtime.decode(
-                        tokenizer, [first_codebooks(it.tokens, k)], it.sample_rate, decode_values=[it.decode_inputs.values])[0][0]
-                    scores = score_decoded(it.reference, decoded, it.sample_rate, info.align, self._metrics)
-                except Exception as err:  # this utterance's rows become errors; the others still count
-                    scores = {m.name: err for m in self._metrics}
                 for m in self._metrics:
-                    value = scores[m.name]
+                    value = scores[k][m.name]
                     if isinstance(value, Exception):
                         msg = f"utterance {uid}: {type(value).__name__}: {value}"
                         results.append(Result(f"{m.name}_k{k}", None, uid, "error", msg))
@@ -95,3 +95,13 @@ class Levels(CorpusBenchmark):
                 else:
                     results.append(Result(name, None, status="error", message="no utterance could be scored"))
         return results
+
+    def _score(self, it: Item, tokenizer: AudioTokenizer, k: int) -> dict[str, float | Exception]:
+        """The metrics of ``it`` decoded from its first ``k`` codebooks (each failure as its exception)."""
+        info = tokenizer.info
+        try:
+            decoded = it.decoded if k == info.num_codebooks else runtime.decode(
+                tokenizer, [first_codebooks(it.tokens, k)], it.sample_rate, decode_values=[it.decode_inputs.values])[0][0]
+            return score_decoded(it.reference, decoded, it.sample_rate, info.align, self._metrics)
+        except Exception as err:  # this utterance's rows become errors; the others still count
+            return {m.name: err for m in self._metrics}
