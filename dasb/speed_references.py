@@ -16,7 +16,8 @@ reference libraries get the pairs already aligned with that same delay
 their values should agree to 1e-6 on every pair; pairs whose delay was not 0
 are listed. pystoi's ESTOI dithers with numpy's global generator (its value
 moves from call to call where a decoded band is constant, by up to 1e-3 on
-pcm4), so it is seeded before each call as dasb seeds its own dither. dasb's time includes its delay estimation; the reference time does not.
+pcm4), so it is seeded before each call as dasb seeds its own dither. dasb's
+time includes its delay estimation; the reference time does not.
 """
 from __future__ import annotations
 

@@ -32,21 +32,3 @@ def test_level_columns_sort_by_number():
     assert sorted(names, key=natural_key) == [
         "levels/mel_distance_k4 ↓", "levels/pesq_wb_k1 ↑", "levels/pesq_wb_k2 ↑", "levels/pesq_wb_k16 ↑"]
 
-
-def test_the_reference_is_resampled_once_per_item_for_all_levels(tmp_path, monkeypatch):
-    import dasb.audio
-
-    calls: list[int] = []
-    real = dasb.audio.resample_octave
-
-    def spy(x, orig_sr, target_sr):
-        calls.append(len(x))
-        return real(x, orig_sr, target_sr)
-    monkeypatch.setattr(dasb.audio, "resample_octave", spy)
-    benches = {"levels": {"levels": [1, 2, 4], "metrics": ["stoi", "estoi"], "max_utterances": 1}}
-    Runner(Suite("t", "mini", ["melrvq-4cb"], benches), tmp_path / "run", progress=False, workers=1).run()
-    recs = [r for r in read_records(tmp_path / "run") if r.utterance]
-    assert len(recs) == 6 and all(r.status == "ok" for r in recs), [r.message for r in recs if r.status != "ok"]
-    # STOI and ESTOI at 10 kHz: each level's decode once, and the reference once for the three levels (its
-    # alignment is the same for all), where scoring level by level resampled it three times.
-    assert len(calls) == 1 + 3, calls

@@ -14,6 +14,7 @@ from dasb.metrics import MetricError
 from dasb.metrics.signal import ESTOI, STOI
 from dasb.metrics.stoi import DITHER_SEED, estoi, stoi
 from dasb.registry import METRICS
+from dasb.results import read_records
 from dasb.runner import Runner
 from dasb.specs import judge_controls
 from dasb.suites import Suite
@@ -105,6 +106,17 @@ def test_each_rate_is_resampled_once_per_item(monkeypatch):
     # PESQ-WB at 16 kHz, PESQ-NB at 8 kHz, STOI and ESTOI at 10 kHz: once each for reference and decoded audio.
     assert sorted(sinc) == [(24000, 8000)] * 2 + [(24000, 16000)] * 2
     assert octave == [(24000, 10000)] * 2
+
+
+def test_levels_resamples_the_reference_once_per_item_for_all_levels(tmp_path, monkeypatch):
+    octave = _count_calls(monkeypatch, "resample_octave")
+    benches = {"levels": {"levels": [1, 2, 4], "metrics": ["stoi", "estoi"], "max_utterances": 1}}
+    Runner(Suite("t", "mini", ["melrvq-4cb"], benches), tmp_path / "run", progress=False, workers=1).run()
+    recs = [r for r in read_records(tmp_path / "run") if r.utterance]
+    assert len(recs) == 6 and all(r.status == "ok" for r in recs), [r.message for r in recs if r.status != "ok"]
+    # STOI and ESTOI at 10 kHz: each level's decode once, and the reference once for the three levels (its
+    # alignment is the same for all), where scoring level by level resampled it three times.
+    assert len(octave) == 1 + 3, octave
 
 
 def test_outside_a_shared_block_nothing_is_kept(monkeypatch):
