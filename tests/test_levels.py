@@ -31,4 +31,3 @@ def test_level_columns_sort_by_number():
     names = ["levels/pesq_wb_k16 ↑", "levels/pesq_wb_k2 ↑", "levels/pesq_wb_k1 ↑", "levels/mel_distance_k4 ↓"]
     assert sorted(names, key=natural_key) == [
         "levels/mel_distance_k4 ↓", "levels/pesq_wb_k1 ↑", "levels/pesq_wb_k2 ↑", "levels/pesq_wb_k16 ↑"]
-
