@@ -284,10 +284,12 @@ def test_concurrent_runs_one_directory_one_writer_and_a_shared_cache_works(tmp_p
     suite.write_text(json.dumps({"name": "c", "dataset": "mini", "tokenizers": ["pcm8", "mulaw8-8k"],
                                  "benchmarks": {"reconstruction": {"max_utterances": 8, "metrics": ["stoi", "si_sdr"]}}}))
     same = [_start(suite, tmp_path / "same", tmp_path / "cache") for _ in range(2)]
-    codes = sorted(p.wait() for p in same)
-    refused = next(p for p in same if p.returncode == 2)
-    message = refused.stderr.read()
-    assert codes == [0, 2] and "another dasb run (pid " in message and "Traceback" not in message
+    # Overlapping, one is refused; if one finishes before the other starts writing, the later one
+    # resumes a finished run. Refusal itself is pinned by test_a_second_writer_is_refused_naming_the_holder.
+    assert sorted(p.wait() for p in same) in ([0, 0], [0, 2])
+    for p in same:
+        message = p.stderr.read()
+        assert "Traceback" not in message and (p.returncode == 0 or "another dasb run (pid " in message)
     keys = [(r["tokenizer"], r["utterance"], r["metric"]) for r in map(json.loads, (tmp_path / "same" / RECORDS_FILE).read_text().splitlines())]
     assert len(keys) == len(set(keys)) == 2 * 9 * 3  # every record once: 8 utterances and the aggregate, 3 metrics (delay_ms too)
     apart = [_start(suite, tmp_path / f"apart{k}", tmp_path / "shared-cache") for k in range(2)]
