@@ -30,7 +30,6 @@ from dasb.results.record import GROUND_TRUTH
 from dasb.scoring import Scorer, timed
 from dasb.specs import judge_controls
 from dasb.suites import Suite
-from dasb.threads import CoreShare
 from dasb.timings import ITEMS, Breakdown
 from dasb.tokenizers.base import AudioTokenizer
 from dasb.tokenizers.cards import Card
@@ -112,13 +111,7 @@ class Execution:
         pending = {n: {u.id for u in self.planner.pending_utterances(card, b)} for n, b in per_utt.items()}
         chosen = {n: {u.id for u in b.select(self.planner.corpus.utterances)} for n, b in whole.items()}
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
-        parallel = self.scorer.workers > 1 and any(b.parallel_safe for b in per_utt.values())
-        cores = CoreShare() if parallel else None
-        try:
-            batches = self._items(card, tok, decode, per_utt, pending, whole, chosen, cores)
-        finally:
-            if cores is not None:
-                cores.close()
+        batches = self._items(card, tok, decode, per_utt, pending, whole, chosen)
         self.scorer.drain()
         given = ", ".join(f"{n} ({POLICY[n]})" for n in tok.info.decode_inputs)
         note = f"decoded with {given}, not counted in the bitrate" if given and decode else None
@@ -129,7 +122,7 @@ class Execution:
 
     def _items(self, card: Card, tok: AudioTokenizer, decode: bool, per_utt: dict[str, UtteranceBenchmark],
                pending: dict[str, set[str]], corpus_benchmarks: dict[str, CorpusBenchmark],
-               chosen: dict[str, set[str]], cores: CoreShare | None) -> Batches:
+               chosen: dict[str, set[str]]) -> Batches:
         """Make the items the benchmarks need batch by batch, submitting each to the per-utterance benchmarks."""
         needed = set().union(*pending.values(), *chosen.values())
         wanted = [u for u in self.planner.corpus.utterances if u.id in needed]
@@ -139,8 +132,6 @@ class Execution:
                             self.recorder, self.caches)
         for start in tqdm(range(0, len(wanted), size), desc=card.name, unit="batch", disable=not self.progress, leave=False):
             self.scorer.deliver_finished()
-            if cores is not None:  # a model in this process uses the cores the metric workers leave free
-                cores.set(self.scorer.busy())
             for utt, item in maker.make(wanted[start : start + size], decode):
                 todo = {n: b for n, b in per_utt.items() if utt.id in pending[n]}
                 if isinstance(item, str):

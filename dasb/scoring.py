@@ -167,11 +167,6 @@ class Scorer:
         """Queue results obtained without scoring (a result-cache hit), in submission order with the rest."""
         self._pending.append(((results, 0.0), done, None))
 
-    def busy(self) -> int:
-        """Workers with work to do now (submissions running or queued in the pool)."""
-        running = sum(isinstance(w, Future) and not w.done() for w, _, _ in self._pending)
-        return min(self.workers, running) if self._pool is not None else 0
-
     def _deliver(self) -> None:
         work, done, label = self._pending.popleft()
         results, seconds = work.result() if isinstance(work, Future) else work

@@ -33,6 +33,14 @@ def test_equals_the_reference_packaging(model, speech):
         assert ours[name] == pytest.approx(float(ref[key]), abs=1e-6)
 
 
+def test_sessions_run_on_the_fixed_judge_thread_count(model):
+    # onnxruntime's default is the machine's cores, and the scores move by up to 2.3e-7 between 2 and 3 threads.
+    from dasb.threads import JUDGE_THREADS
+
+    for session in (model._model.onnx_sess, model._model.p808_onnx_sess):
+        assert session.get_session_options().intra_op_num_threads == JUDGE_THREADS
+
+
 def test_noise_lowers_the_predicted_quality(model, speech):
     clean, _ = model.predict(speech)
     noisy, _ = model.predict(np.clip(speech + 0.05 * np.random.default_rng(0).standard_normal(speech.size), -1, 1))

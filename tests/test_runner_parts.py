@@ -96,16 +96,27 @@ def test_metric_workers_do_not_change_the_process_thread_setting(tmp_path) -> No
     assert torch.get_num_threads() == before
 
 
-def test_the_model_gets_the_cores_idle_metric_workers_leave_and_the_setting_comes_back() -> None:
-    from dasb.threads import CoreShare
+class ThreadSpyPCM(PCMTokenizer):
+    """8-bit PCM that notes the torch thread count each decode ran with (a model's floats depend on it)."""
 
-    before = torch.get_num_threads()
-    share = CoreShare(cores=4)
-    share.set(busy_workers=3)
-    assert torch.get_num_threads() == 1
-    share.set(busy_workers=0)
-    assert torch.get_num_threads() == 4
-    share.set(busy_workers=9)
-    assert torch.get_num_threads() == 1
-    share.close()
-    assert torch.get_num_threads() == before
+    seen: list[int] = []
+
+    def __init__(self, name: str = "thread-spy") -> None:
+        super().__init__(name, 16000, 8)
+
+    def decode(self, tokens):
+        ThreadSpyPCM.seen.append(torch.get_num_threads())
+        return super().decode(tokens)
+
+
+def test_a_model_runs_with_one_thread_count_however_busy_the_metric_workers_are(tmp_path, monkeypatch) -> None:
+    from dasb.registry import ADAPTERS
+
+    monkeypatch.setitem(ADAPTERS._targets, "thread-spy", "tests.test_runner_parts:ThreadSpyPCM")
+    monkeypatch.setitem(ADAPTERS._sources, "thread-spy", "test")
+    monkeypatch.setitem(ADAPTERS._loaded, "thread-spy", ThreadSpyPCM)
+    monkeypatch.setattr(ThreadSpyPCM, "seen", [])
+    # Decoding the first batch finds the workers idle, later ones find them scoring STOI of the earlier batches.
+    suite = Suite("t", "mini", ["thread-spy"], {"reconstruction": {"max_utterances": 8, "metrics": ["stoi"]}}, batch_size=2)
+    assert Runner(suite, tmp_path, progress=False, workers=2).run().exit_code == 0
+    assert len(ThreadSpyPCM.seen) == 4 and set(ThreadSpyPCM.seen) == {torch.get_num_threads()}

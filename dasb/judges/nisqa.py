@@ -30,6 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from dasb.judges.mos import installed, playable
+from dasb.threads import JUDGE_THREADS, torch_threads
 from dasb.weights import NISQA as NISQA_FILES
 from dasb.weights import file_sha256, weights_file
 
@@ -272,7 +273,7 @@ class NISQAModel:
     def score(self, mag: np.ndarray, sr: int) -> dict[str, float]:
         """Scores by output name from the :func:`magnitude` spectrogram (at this model's
         :func:`stft_settings`) of audio at ``sr`` Hz."""
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(JUDGE_THREADS):
             raw = self.net(segments(mel_db(mag, sr, self.args), self.args))[0].tolist()
         return dict(zip(self.outputs, raw))
 
@@ -290,7 +291,7 @@ class NISQA:
         """What identifies the predictions: the weights files' sha256 (or why they are missing) and librosa."""
         where = NISQA_FILES.find()  # unverified here: loading verifies
         weights = {f: "missing" if where is None else file_sha256(where / f) for f in WEIGHTS}
-        return {"predictor": "nisqa", "weights_sha256": weights, "librosa": installed("librosa")}
+        return {"predictor": "nisqa", "weights_sha256": weights, "librosa": installed("librosa"), "threads": JUDGE_THREADS}
 
     def predict(self, wave: np.ndarray, sr: int) -> tuple[dict[str, float], str | None]:
         """Scores of mono ``wave`` at ``sr`` Hz (its own rate, as the authors' models take it) and a note
