@@ -17,13 +17,14 @@ import signal
 import time
 import warnings
 from collections import Counter, deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterator
 
 from dasb.benchmarks.base import Item, Result, UtteranceBenchmark
 from dasb.items import error_text
+from dasb.threads import one_thread
 from dasb.tokenizers.base import AudioTokenizer, TokenizerInfo
 
 
@@ -104,7 +105,8 @@ def _init_worker(parent: int) -> None:
 
     _die_with(parent)
 
-    # One process per core: BLAS or torch threads inside a worker would oversubscribe the cores.
+    # One process per core: BLAS or torch threads inside a worker would oversubscribe the cores. Serial scoring
+    # of the same benchmarks uses the same setting (dasb.threads.one_thread).
     torch.set_num_threads(1)
     threadpool_limits(1)
 
@@ -157,7 +159,9 @@ class Scorer:
             light = dataclasses.replace(item, tokens=None)
             self._pending.append((self._get_pool().submit(timed_score, bench, light, TokenizerView(tok.info)), done, label))
         else:
-            results, seconds = timed_score(bench, item, tok)
+            # A benchmark a worker could score gets a worker's thread setting, so its scores do not depend on --workers.
+            with one_thread() if getattr(bench, "parallel_safe", False) else nullcontext():
+                results, seconds = timed_score(bench, item, tok)
             self._pending.append(((results, seconds), done, label))
             self.seconds += seconds
         if len(self._pending) > self.max_pending:

@@ -140,7 +140,7 @@ def test_worker_pool_gives_the_same_records_in_the_same_order(tmp_path):
     one = [(r["tokenizer"], r["utterance"], r["metric"], r["value"]) for r in map(json.loads, (tmp_path / "one" / "records.jsonl").read_text().splitlines())]
     two = [(r["tokenizer"], r["utterance"], r["metric"], r["value"]) for r in map(json.loads, (tmp_path / "two" / "records.jsonl").read_text().splitlines())]
     assert [x[:3] for x in one] == [x[:3] for x in two]
-    assert all(a[3] == pytest.approx(b[3], rel=1e-12, abs=1e-12) for a, b in zip(one, two))
+    assert one == two  # serial scoring runs on one thread as a worker does (SI-SDR moved by 1e-13 otherwise)
 
 
 def test_unpicklable_plugin_metric_is_scored_in_process(tmp_path, monkeypatch):
