@@ -16,15 +16,19 @@ TRACKED_PACKAGES = (
 )
 
 
+@lru_cache(maxsize=None)
+def installed_version(package: str) -> str | None:
+    """Installed version of ``package``, None when it is not installed. Read once per process: record keys ask
+    for judge package versions hundreds of times a run, and each lookup scans the installed distributions."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def package_versions(packages: Iterable[str]) -> dict[str, str | None]:
     """Installed version of each package (None when it is not installed)."""
-    out: dict[str, str | None] = {}
-    for pkg in packages:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
+    return {pkg: installed_version(pkg) for pkg in packages}
 
 
 @lru_cache(maxsize=4)

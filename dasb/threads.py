@@ -1,4 +1,4 @@
-"""Torch thread counts, set only where and while they matter.
+"""Torch and BLAS thread counts, set only where and while they matter.
 
 Small recurrent models (Resemblyzer's LSTM, the probes) run faster on one
 thread; with more, torch's worker threads spin and, on a CPU shared with other

@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from dasb.audio import resample
+from dasb.env import installed_version
 from dasb.judges import sphinx_decoding
 from dasb.metrics.text import normalize_text
 from dasb.settings import whisper_dir
@@ -87,8 +88,6 @@ def pocketsphinx_config(sample_rate: int = SAMPLE_RATE, features: dict[str, Any]
                         **decoder_options: Any) -> dict[str, Any]:
     """Everything that changes PocketSphinx's transcripts, computed without loading it: the package
     version, the front end's sample rate, the acoustic features in effect and the decoder options."""
-    from importlib.metadata import version
-
     effective = _bundled_features()
     unknown = sorted(set(features or {}) - set(effective))
     if unknown:
@@ -97,7 +96,7 @@ def pocketsphinx_config(sample_rate: int = SAMPLE_RATE, features: dict[str, Any]
     upperf = float(effective["upperf"])
     if upperf >= sample_rate / 2:
         raise ValueError(f"PocketSphinx upperf {upperf:g} Hz must be below half the sample rate ({sample_rate} Hz)")
-    return {"backend": "pocketsphinx", "version": version("pocketsphinx"), "sample_rate": sample_rate,
+    return {"backend": "pocketsphinx", "version": installed_version("pocketsphinx"), "sample_rate": sample_rate,
             "features": effective, "options": dict(sorted(decoder_options.items()))}
 
 

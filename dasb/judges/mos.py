@@ -8,12 +8,12 @@ Microsoft's reference script does, which ``speechmos`` packages).
 """
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dasb.env import installed_version
 from dasb.metrics.base import SILENCE_PEAK
 from dasb.threads import JUDGE_THREADS
 
@@ -87,7 +87,5 @@ def playable(wave: np.ndarray, predictor: str) -> tuple[np.ndarray, str | None]:
 
 
 def installed(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
+    """``package``'s installed version, or "not installed"."""
+    return installed_version(package) or "not installed"

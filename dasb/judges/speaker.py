@@ -11,6 +11,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from dasb.env import installed_version
 from dasb.settings import ecapa_dir
 from dasb.threads import torch_threads
 from dasb.weights.judges import ECAPA_REPO as ECAPA_SOURCE
@@ -51,9 +52,7 @@ class Resemblyzer:
         self.threads = threads
 
     def config(self) -> dict[str, Any]:
-        from importlib.metadata import version
-
-        return {"encoder": "resemblyzer", "version": version("resemblyzer")}
+        return {"encoder": "resemblyzer", "version": installed_version("resemblyzer")}
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         out = []
