@@ -18,9 +18,9 @@ from typing import Iterator
 import torch
 from threadpoolctl import threadpool_limits
 
-# Threads of the judges that run on CPU in the main process (DNSMOS, NISQA): fixed, so that their scores do not
-# depend on the machine's core count (DNSMOS moves by up to 2.3e-7 between 2 and 3 threads, NISQA by 2.4e-7
-# between 2 and 4).
+# Threads of the judges that run on CPU in the main process (DNSMOS, NISQA, Whisper, ECAPA): fixed, so that their
+# scores do not depend on the machine's core count (DNSMOS moves by up to 2.3e-7 between 2 and 3 threads, NISQA
+# by 2.4e-7 between 2 and 4).
 JUDGE_THREADS = 2
 
 

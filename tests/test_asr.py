@@ -14,6 +14,7 @@ from dasb.metrics.text import char_edits, normalize_text, number_to_words, word_
 from dasb.runner import Runner
 from dasb.stats import summarize_ratio
 from dasb.suites import Suite
+from dasb.threads import JUDGE_THREADS, torch_threads
 
 jiwer = pytest.importorskip("jiwer", reason="needs jiwer: pip install 'dasb[asr]'")
 
@@ -108,12 +109,16 @@ def test_whisper_transcribes_every_window_batched():
 
     asr = Whisper(module=model, sample_len=3, batch_size=8)
     batches: list[int] = []
+    threads: list[int] = []
     model.encoder.register_forward_hook(lambda mod, inp, out: batches.append(inp[0].shape[0]))
+    model.decoder.register_forward_hook(lambda mod, inp, out: threads.append(torch.get_num_threads()))
     rng = np.random.default_rng(0)
     waves = [rng.standard_normal(35 * 16000).astype(np.float32) * 0.1, rng.standard_normal(32000).astype(np.float32) * 0.1]
-    texts = asr.transcribe(waves)
+    with torch_threads(1):  # the judge's thread count is its own, whatever the process uses
+        texts = asr.transcribe(waves)
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
     assert batches == [3]  # two windows for the 35 s input, one for the 2 s input, in one batch
+    assert set(threads) == {JUDGE_THREADS} and asr.config()["threads"] == JUDGE_THREADS
     assert asr.normalize("Twenty-Five DOGS!") == whisper.normalizers.EnglishTextNormalizer()("Twenty-Five DOGS!")
 
 

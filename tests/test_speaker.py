@@ -10,6 +10,7 @@ import torch
 from dasb.metrics.verification import equal_error_rate
 from dasb.runner import Runner
 from dasb.suites import Suite
+from dasb.threads import JUDGE_THREADS, torch_threads
 
 
 def test_eer_known_cases():
@@ -79,9 +80,13 @@ def test_ecapa_random_init_embeds_and_compares():
                                       attention_channels=128, lin_neurons=192),
     }
     enc = Ecapa(classifier=EncoderClassifier(modules=modules, hparams={}))
+    threads: list[int] = []
+    modules["embedding_model"].register_forward_hook(lambda mod, inp, out: threads.append(torch.get_num_threads()))
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal(24000).astype(np.float32) * 0.1 for _ in range(2))
-    emb = enc.embed([a, a.copy(), b])
+    with torch_threads(1):  # the judge's thread count is its own, whatever the process uses
+        emb = enc.embed([a, a.copy(), b])
+    assert threads == [JUDGE_THREADS] * 3 and enc.config()["threads"] == JUDGE_THREADS
     assert emb.shape == (3, 192)
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0)
     assert emb[0] @ emb[1] == pytest.approx(1.0, abs=1e-6)

@@ -19,6 +19,7 @@ from dasb.env import installed_version
 from dasb.judges import sphinx_decoding
 from dasb.metrics.text import normalize_text
 from dasb.settings import whisper_dir
+from dasb.threads import JUDGE_THREADS, torch_threads
 
 SAMPLE_RATE = 16000
 WHISPER_WINDOW_SECONDS = 30.0
@@ -159,6 +160,7 @@ class Whisper:
         return {
             "backend": "whisper", "model": self.name, "language": self.language,
             "beam_size": self.beam_size, "sample_len": self.sample_len, "window_seconds": WHISPER_WINDOW_SECONDS,
+            "threads": JUDGE_THREADS,
         }
 
     def normalize(self, text: str) -> str:
@@ -181,7 +183,7 @@ class Whisper:
                 wh.log_mel_spectrogram(wh.pad_or_trim(torch.from_numpy(np.ascontiguousarray(w, np.float32))), n_mels)
                 for _, w in batch
             ]).to(self.device)
-            with torch.inference_mode():
+            with torch.inference_mode(), torch_threads(JUDGE_THREADS):
                 results = wh.decode(self.model, mel, options)
             for (i, _), res in zip(batch, results):
                 texts[i].append(res.text.strip())

@@ -13,7 +13,7 @@ import numpy as np
 
 from dasb.env import installed_version
 from dasb.settings import ecapa_dir
-from dasb.threads import torch_threads
+from dasb.threads import JUDGE_THREADS, torch_threads
 from dasb.weights.judges import ECAPA_REPO as ECAPA_SOURCE
 from dasb.weights.judges import ECAPA_REVISION
 
@@ -104,7 +104,7 @@ class Ecapa:
         self.classifier = classifier.eval()
 
     def config(self) -> dict[str, Any]:
-        return {"encoder": "ecapa", "source": self.source, "revision": self.revision}
+        return {"encoder": "ecapa", "source": self.source, "revision": self.revision, "threads": JUDGE_THREADS}
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         import torch
@@ -112,7 +112,7 @@ class Ecapa:
         out = []
         for wave in waves:  # one at a time: no padding, so no length bookkeeping
             x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]
-            with torch.inference_mode():
+            with torch.inference_mode(), torch_threads(JUDGE_THREADS):
                 emb = self.classifier.encode_batch(x, torch.ones(1))
             out.append(emb.reshape(-1).double().cpu().numpy())
         return _unit(np.stack(out))
