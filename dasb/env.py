@@ -11,7 +11,7 @@ from typing import Any, Iterable
 TRACKED_PACKAGES = (
     "dasb", "torch", "torchaudio", "numpy", "scipy", "soundfile", "pesq", "pystoi", "jiwer",
     "transformers", "huggingface_hub", "safetensors", "pocketsphinx", "openai-whisper", "resemblyzer",
-    "speechbrain", "speechmos", "onnxruntime", "librosa", "av", "pycodec2", "snac", "speechtokenizer",
+    "speechbrain", "speechmos", "onnxruntime", "onnx", "librosa", "av", "pycodec2", "snac", "speechtokenizer",
     "s3tokenizer", "ai-edge-litert", "rapidfuzz", "espeakng-loader",
 )
 

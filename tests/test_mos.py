@@ -1,6 +1,8 @@
 """DNSMOS: equal to the speechmos reference packaging, sensible on known cases, and as a benchmark."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -33,12 +35,44 @@ def test_equals_the_reference_packaging(model, speech):
         assert ours[name] == pytest.approx(float(ref[key]), abs=1e-6)
 
 
-def test_sessions_run_on_the_fixed_judge_thread_count(model):
-    # onnxruntime's default is the machine's cores, and the scores move by up to 2.3e-7 between 2 and 3 threads.
-    from dasb.threads import JUDGE_THREADS
+@pytest.mark.parametrize("personalized", [False, True])
+def test_shared_frames_equal_the_whole_network_window_by_window(speech, personalized):
+    # speechmos's own scoring (tiling, a full network run per window) on sessions of the same thread count: 0.3 s is
+    # tiled to one window, the utterance to 7 sharing their frames, 35 s gives 9 windows in two runs (Microsoft's
+    # script skips windows 7-23 there, one sample short by float rounding).
+    from speechmos import dnsmos
 
-    for session in (model._model.onnx_sess, model._model.p808_onnx_sess):
-        assert session.get_session_options().intra_op_num_threads == JUDGE_THREADS
+    from dasb.judges.mos import _session
+
+    folder = Path(dnsmos.__file__).parent
+    reference = dnsmos.DNSMOS.__new__(dnsmos.DNSMOS)
+    variant = "pdnsmos_models" if personalized else "dnsmos_models"
+    reference.onnx_sess = _session(str(folder / variant / "sig_bak_ovr.onnx"))
+    reference.p808_onnx_sess = _session(str(folder / "dnsmos_models" / "model_v8.onnx"))
+    ours = DNSMOS(personalized)
+    noise = np.clip(0.1 * np.random.default_rng(0).standard_normal(35 * 16000), -1, 1).astype(np.float32)
+    for wave in (speech, noise[:4800], noise):
+        expected = reference(wave, 16000, personalized)
+        scores, _ = ours.predict(wave)
+        assert scores == {name: float(expected[key]) for name, key in DNSMOS.outputs.items()}
+
+
+def test_windows_are_microsofts():
+    from dasb.judges.dnsmos_windows import window_starts
+
+    assert window_starts(144160) == [0]
+    assert window_starts(144159) == []
+    assert window_starts(2 * 35200 * 4) == [i * 16000 for i in range(7)]  # a 2.2 s clip tiled to 17.6 s
+    assert window_starts(35 * 16000) == [i * 16000 for i in (0, 1, 2, 3, 4, 5, 6, 24, 25)]
+
+
+def test_sessions_run_on_a_fixed_thread_count(model):
+    # onnxruntime's default is the machine's cores; scores move by up to 2.3e-7 between 2 and 3 threads.
+    from dasb.judges.mos import DNSMOS_THREADS
+
+    p835 = model._p835
+    for session in (p835._spectrogram, p835._front, p835._back, model._p808):
+        assert session.get_session_options().intra_op_num_threads == DNSMOS_THREADS == 1
 
 
 def test_noise_lowers_the_predicted_quality(model, speech):

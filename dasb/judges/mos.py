@@ -14,61 +14,78 @@ from typing import Any
 import numpy as np
 
 from dasb.env import installed_version
+from dasb.judges.dnsmos_windows import WINDOW_SAMPLES, SharedFrameP835, window_starts
 from dasb.metrics.base import SILENCE_PEAK
-from dasb.threads import JUDGE_THREADS
 
 SAMPLE_RATE = 16000
 # Predictions live on the 1-5 opinion scale; the fitted polynomials can leave it slightly,
 # so only values far outside (a broken input or model) are treated as failures.
 PLAUSIBLE = (0.0, 6.0)
+# One thread, fixed: the scores then do not depend on the machine's core count, and the shared-frame P.835
+# equals the whole network bit for bit (on two threads a convolution's rounding depends on the tensor's height).
+DNSMOS_THREADS = 1
 
 
 class DNSMOS:
-    """DNSMOS P.835 + P.808 on mono float32 audio at 16 kHz."""
+    """DNSMOS P.835 + P.808 on mono float32 audio at 16 kHz: Microsoft's tiling, windows, polynomials and means
+    (``speechmos``'s packaging of their script), with P.835's convolutions shared across overlapping windows
+    (:mod:`dasb.judges.dnsmos_windows`)."""
 
     outputs = {"ovrl": "ovrl_mos", "sig": "sig_mos", "bak": "bak_mos", "p808": "p808_mos"}
 
     def __init__(self, personalized: bool = False) -> None:
         try:
+            import onnx  # noqa: F401  (cuts the P.835 graph)
             from speechmos import dnsmos
         except ImportError as err:
-            raise ImportError("DNSMOS needs speechmos, onnxruntime and librosa: pip install 'dasb[mos]'") from err
+            raise ImportError("DNSMOS needs speechmos, onnxruntime, onnx and librosa: pip install 'dasb[mos]'") from err
         folder = Path(dnsmos.__file__).parent
-        primary = folder / ("pdnsmos_models" if personalized else "dnsmos_models") / "sig_bak_ovr.onnx"
         self.personalized = personalized
-        # speechmos's scoring (tiling, hops, polynomials) with sessions of our own: onnxruntime's default thread
-        # count is the machine's cores, and the scores move by up to 2.3e-7 between 2 and 3 threads.
-        self._model = dnsmos.DNSMOS.__new__(dnsmos.DNSMOS)
-        self._model.primary_model_path = str(primary)
-        self._model.onnx_sess = _session(primary)
-        self._model.p808_onnx_sess = _session(folder / "dnsmos_models" / "model_v8.onnx")
+        self._p835 = SharedFrameP835(
+            folder / ("pdnsmos_models" if personalized else "dnsmos_models") / "sig_bak_ovr.onnx", _session)
+        self._p808 = _session(str(folder / "dnsmos_models" / "model_v8.onnx"))
+        # Microsoft's mel front end and polynomials, as speechmos packages them (neither uses the sessions).
+        self._microsoft = dnsmos.DNSMOS.__new__(dnsmos.DNSMOS)
 
     @staticmethod
     def identity(personalized: bool) -> dict[str, Any]:
         """What changes the predictions (model variant, package versions), without loading anything."""
-        return {"predictor": "dnsmos", "personalized": personalized, "threads": JUDGE_THREADS,
-                **{pkg: installed(pkg) for pkg in ("speechmos", "onnxruntime", "librosa")}}
+        return {"predictor": "dnsmos", "personalized": personalized, "threads": DNSMOS_THREADS,
+                **{pkg: installed(pkg) for pkg in ("speechmos", "onnxruntime", "onnx", "librosa")}}
 
     def predict(self, wave: np.ndarray) -> tuple[dict[str, float], str | None]:
         """Scores of one waveform, and a note when samples had to be clipped (see :func:`playable`)."""
         wave, note = playable(wave, "DNSMOS")
-        raw = self._model(wave, SAMPLE_RATE, self.personalized)
-        scores = {name: float(raw[key]) for name, key in self.outputs.items()}
+        audio = wave
+        while len(audio) < WINDOW_SAMPLES:  # tiled by doubling, as Microsoft's script does
+            audio = np.append(audio, audio)
+        starts = window_starts(len(audio))
+        # Per window, as Microsoft's script does: polynomials of the window's float32 outputs.
+        sig, bak, ovrl = zip(*(self._microsoft.get_polyfit_val(*raw, self.personalized)
+                               for raw in self._p835.raw(audio, starts)))
+        p808 = [self._p808.run(None, {"input_1": self._mel(audio[start : start + WINDOW_SAMPLES])})[0][0][0]
+                for start in starts]
+        scores = {"ovrl": float(np.mean(ovrl)), "sig": float(np.mean(sig)), "bak": float(np.mean(bak)),
+                  "p808": float(np.mean(p808))}
         bad = {k: v for k, v in scores.items() if not (np.isfinite(v) and PLAUSIBLE[0] <= v <= PLAUSIBLE[1])}
         if bad:
             raise ValueError(f"DNSMOS returned implausible values {bad}")
         return scores, note
 
+    def _mel(self, window: np.ndarray) -> np.ndarray:
+        """P.808's input: Microsoft's mel spectrogram of the window without its last 10 ms, ``[1, 900, 120]``."""
+        return np.asarray(self._microsoft.audio_melspec(audio=window[:-160]), np.float32)[np.newaxis]
 
-def _session(model: Path) -> Any:
-    """An onnxruntime CPU session of ``model`` on :data:`JUDGE_THREADS` threads that sleep when idle (spinning
-    ones take cores from the metric workers; the scores are the same)."""
+
+def _session(model: str | bytes) -> Any:
+    """An onnxruntime CPU session of ``model`` (a path or a serialised model) on :data:`DNSMOS_THREADS` threads
+    that sleep when idle (spinning ones take cores from the metric workers; the scores are the same)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = JUDGE_THREADS
+    options.intra_op_num_threads = DNSMOS_THREADS
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def playable(wave: np.ndarray, predictor: str) -> tuple[np.ndarray, str | None]:
