@@ -18,9 +18,9 @@ from typing import Iterator
 import torch
 from threadpoolctl import threadpool_limits
 
-# Threads of the judges that run on CPU in the main process (DNSMOS, NISQA, Whisper, ECAPA): fixed, so that their
-# scores do not depend on the machine's core count (DNSMOS moves by up to 2.3e-7 between 2 and 3 threads, NISQA
-# by 2.4e-7 between 2 and 4).
+# Threads of the judges that run on CPU in the main process (NISQA, Whisper, ECAPA; DNSMOS keeps one,
+# dasb/judges/mos.py): fixed, so that their scores do not depend on the machine's core count (NISQA moves by
+# 2.4e-7 between 2 and 4 threads, DNSMOS by 2.3e-7 between 2 and 3).
 JUDGE_THREADS = 2
 
 

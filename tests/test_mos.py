@@ -75,6 +75,32 @@ def test_sessions_run_on_a_fixed_thread_count(model):
         assert session.get_session_options().intra_op_num_threads == DNSMOS_THREADS == 1
 
 
+def test_clips_are_rated_two_at_a_time_with_the_values_of_one_by_one(model, speech, monkeypatch):
+    import threading
+    import time
+
+    waves = [speech, speech[: speech.size // 2], np.clip(speech * 3, -1, 1)]
+    one_by_one = [model.predict(wave) for wave in waves]
+    lock, active, peak = threading.Lock(), [0], [0]
+    real = model._p835.raw
+
+    def spy(*args):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.2)  # holds the call open so that an overlap, if the code allows one, is seen
+        try:
+            return real(*args)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(model._p835, "raw", spy)
+    rated = model.predict_all([*waves, np.zeros(16000, np.float32)])
+    assert rated[:3] == one_by_one and peak[0] == 2
+    assert isinstance(rated[3], ValueError) and "non-silent" in str(rated[3])  # an error for that clip only
+
+
 def test_noise_lowers_the_predicted_quality(model, speech):
     clean, _ = model.predict(speech)
     noisy, _ = model.predict(np.clip(speech + 0.05 * np.random.default_rng(0).standard_normal(speech.size), -1, 1))

@@ -21,7 +21,7 @@ from dasb.audio import content_hash, resample
 from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.items import error_text
-from dasb.judges.mos import DNSMOS, SAMPLE_RATE
+from dasb.judges.mos import DNSMOS, SAMPLE_RATE, attempt
 from dasb.judges.nisqa import NISQA
 from dasb.results.record import GROUND_TRUTH
 from dasb.specs import HIGHER, MetricSpec, spec_table
@@ -30,7 +30,8 @@ from dasb.weights import WeightsUnavailable
 
 PREDICTORS = ("dnsmos", "nisqa")
 Rating = tuple[dict[str, float], str | None]
-Predict = Callable[[np.ndarray, int], Rating]
+Clip = tuple[np.ndarray, int]  # audio and its sample rate
+RateAll = Callable[[list[Clip]], list[Rating | Exception]]  # a rating, or why there is none, per clip
 
 
 class MOS(CorpusBenchmark):
@@ -54,7 +55,7 @@ class MOS(CorpusBenchmark):
             raise ValueError(f"mos: predictors {predictors} must name some of {', '.join(PREDICTORS)}")
         super().__init__(predictors=[p for p in PREDICTORS if p in predictors], personalized=personalized, **settings)
         # Predictor name -> its rating function, or (status, message) when it cannot run.
-        self._predictors: dict[str, Predict | tuple[str, str]] = {}
+        self._predictors: dict[str, RateAll | tuple[str, str]] = {}
         self._cache: dict[tuple[str, str], Rating | Exception] = {}
 
     def _outputs(self) -> dict[str, tuple[str, ...]]:
@@ -86,25 +87,26 @@ class MOS(CorpusBenchmark):
         chosen = self.settings["predictors"]
         if "dnsmos" in chosen and "dnsmos" not in self._predictors:
             dnsmos = DNSMOS(personalized=bool(self.settings["personalized"]))
-            self._predictors["dnsmos"] = lambda wave, sr: dnsmos.predict(resample(wave[None], sr, SAMPLE_RATE)[0])
+            self._predictors["dnsmos"] = lambda clips: dnsmos.predict_all(
+                [resample(wave[None], sr, SAMPLE_RATE)[0] for wave, sr in clips])
         if "nisqa" in chosen and "nisqa" not in self._predictors:
             try:
-                self._predictors["nisqa"] = NISQA().predict  # rates audio at its own sample rate
+                nisqa = NISQA()  # rates audio at its own sample rate
+                self._predictors["nisqa"] = lambda clips: [attempt(nisqa.predict, *clip) for clip in clips]
             except WeightsUnavailable as err:  # not shipped: a skip saying how to get them, not an error per run
                 self._predictors["nisqa"] = ("skipped", str(err))
             except Exception as err:  # a corrupt or wrong file: NISQA's rows are errors, DNSMOS still runs
                 self._predictors["nisqa"] = ("error", f"cannot load NISQA: {error_text(err)}")
 
-    def _rate(self, predictor: str, wave: np.ndarray, sr: int) -> Rating | Exception:
-        predict = self._predictors[predictor]
-        assert callable(predict), "only loaded predictors rate audio"
-        key = (predictor, content_hash(wave, sr))
-        if key not in self._cache:
-            try:
-                self._cache[key] = predict(wave, sr)
-            except Exception as err:  # one bad clip is an error row, not a failed benchmark
-                self._cache[key] = err
-        return self._cache[key]
+    def _rate(self, predictor: str, clips: list[Clip]) -> list[Rating | Exception]:
+        """Ratings of ``clips``; each distinct audio content is rated once per benchmark instance."""
+        rate_all = self._predictors[predictor]
+        assert callable(rate_all), "only loaded predictors rate audio"
+        keys = [(predictor, content_hash(wave, sr)) for wave, sr in clips]
+        new = {key: clip for key, clip in zip(keys, clips) if key not in self._cache}
+        if new:
+            self._cache.update(zip(new, rate_all(list(new.values()))))
+        return [self._cache[key] for key in keys]
 
     def run(self, items: list[Item], tokenizer: AudioTokenizer) -> list[Result]:
         self.setup()
@@ -125,8 +127,8 @@ class MOS(CorpusBenchmark):
         """Per-utterance and aggregate rows of one predictor's metrics for one side (decoded or reference)."""
         results: list[Result] = []
         values: dict[str, list[float]] = {m: [] for m in names}
-        for it in items:
-            rated = self._rate(predictor, getattr(it, attr), it.sample_rate)
+        ratings = self._rate(predictor, [(getattr(it, attr), it.sample_rate) for it in items])
+        for it, rated in zip(items, ratings):
             uid = it.utterance.id
             if isinstance(rated, Exception):
                 msg = f"utterance {uid}: {error_text(rated)}"
