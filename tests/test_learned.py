@@ -15,10 +15,10 @@ pytest.importorskip("safetensors", reason="learned baselines need the learned ex
 from _reference_codecs import items, load, scores  # noqa: E402
 
 from dasb.cli import main  # noqa: E402
-from dasb.threads import torch_threads  # noqa: E402
 from dasb.data.corpus import load_corpus, read_manifest  # noqa: E402
 from dasb.learned import checkpoint_revision, kmeans, resolve_checkpoint  # noqa: E402
 from dasb.testing import check_tokenizer  # noqa: E402
+from dasb.threads import torch_threads  # noqa: E402
 from dasb.tokenizers import runtime  # noqa: E402
 from dasb.tokenizers.cards import get_card  # noqa: E402
 from dasb.tokenizers.melrvq import MelRVQTokenizer  # noqa: E402

@@ -21,7 +21,8 @@ from dasb.audio import content_hash, resample
 from dasb.benchmarks.aggregate import aggregate
 from dasb.benchmarks.base import CorpusBenchmark, Item, Result
 from dasb.items import error_text
-from dasb.judges.mos import DNSMOS, SAMPLE_RATE, attempt
+from dasb.judges.dnsmos_windows import SAMPLE_RATE
+from dasb.judges.mos import DNSMOS, attempt
 from dasb.judges.nisqa import NISQA
 from dasb.results.record import GROUND_TRUTH
 from dasb.specs import HIGHER, MetricSpec, spec_table

@@ -43,6 +43,13 @@ OUTPUT = "Identity:0"  # [N, 3] raw SIG, BAK, OVRL
 Session = Any  # an onnxruntime.InferenceSession
 
 
+def tile(wave: np.ndarray) -> np.ndarray:
+    """``wave`` repeated by doubling until it holds one window, as Microsoft's script does."""
+    while len(wave) < WINDOW_SAMPLES:
+        wave = np.append(wave, wave)
+    return wave
+
+
 def window_starts(length: int) -> list[int]:
     """First samples of the windows Microsoft's script scores in tiled audio of ``length`` samples.
 

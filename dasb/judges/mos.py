@@ -15,10 +15,9 @@ from typing import Any, Callable
 import numpy as np
 
 from dasb.env import installed_version
-from dasb.judges.dnsmos_windows import WINDOW_SAMPLES, SharedFrameP835, window_starts
+from dasb.judges.dnsmos_windows import WINDOW_SAMPLES, SharedFrameP835, tile, window_starts
 from dasb.metrics.base import SILENCE_PEAK
 
-SAMPLE_RATE = 16000
 # Predictions live on the 1-5 opinion scale; the fitted polynomials can leave it slightly,
 # so only values far outside (a broken input or model) are treated as failures.
 PLAUSIBLE = (0.0, 6.0)
@@ -58,9 +57,7 @@ class DNSMOS:
     def predict(self, wave: np.ndarray) -> tuple[dict[str, float], str | None]:
         """Scores of one waveform, and a note when samples had to be clipped (see :func:`playable`)."""
         wave, note = playable(wave, "DNSMOS")
-        audio = wave
-        while len(audio) < WINDOW_SAMPLES:  # tiled by doubling, as Microsoft's script does
-            audio = np.append(audio, audio)
+        audio = tile(wave)
         starts = window_starts(len(audio))
         # Per window, as Microsoft's script does: polynomials of the window's float32 outputs.
         sig, bak, ovrl = zip(*(self._microsoft.get_polyfit_val(*raw, self.personalized)
