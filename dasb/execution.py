@@ -2,7 +2,9 @@
 
 Per-utterance benchmarks are scored as items arrive (in worker processes when
 ``parallel_safe``) and recorded utterance by utterance, then aggregated; corpus
-benchmarks get all items at once. A benchmark's ``setup`` runs once per run: if
+benchmarks get all items at once. The workers' per-utterance scores of one tokenizer
+overlap its corpus benchmarks and the next tokenizer's work; a benchmark that measures
+the machine waits for them. A benchmark's ``setup`` runs once per run: if
 it fails, every tokenizer gets the same error row without retrying. The original
 audio is its own subject (:meth:`Execution.ground_truth`), measured once per
 benchmark on the whole selection, never by whichever tokenizer runs first.
@@ -112,13 +114,21 @@ class Execution:
         chosen = {n: {u.id for u in b.select(self.planner.corpus.utterances)} for n, b in whole.items()}
         decode = tok.info.decodes and any(b.needs_decoded for b in todo.values())
         batches = self._items(card, tok, decode, per_utt, pending, whole, chosen)
-        self.scorer.drain()
+        # Corpus benchmarks run while the metric workers finish this tokenizer's per-utterance scores (both cores
+        # busy); those that measure the machine run last, once the workers are done, so that their timings are
+        # not taken under the workers' load.
+        for n, b in sorted(whole.items(), key=lambda nb: nb[1].measures_machine):
+            if b.measures_machine:
+                self.scorer.drain()
+            self._corpus({None: card}, tok, b, [it for it in batches.kept if it.utterance.id in chosen[n]], batches.notes)
+            self.scorer.deliver_finished()
         given = ", ".join(f"{n} ({POLICY[n]})" for n in tok.info.decode_inputs)
         note = f"decoded with {given}, not counted in the bitrate" if given and decode else None
+        # Aggregated once their last score is in; meanwhile the next tokenizer is made and measured, so the
+        # workers still scoring this one overlap it.
         for n, b in per_utt.items() if self.aggregate else ():
-            self._aggregate(card, b, pending[n], "; ".join(filter(None, [note if b.needs_decoded else None, *batches.fallbacks])) or None)
-        for n, b in whole.items():
-            self._corpus({None: card}, tok, b, [it for it in batches.kept if it.utterance.id in chosen[n]], batches.notes)
+            notes = "; ".join(filter(None, [note if b.needs_decoded else None, *batches.fallbacks])) or None
+            self.scorer.then(partial(self._aggregate, card, b, pending[n], notes))
 
     def _items(self, card: Card, tok: AudioTokenizer, decode: bool, per_utt: dict[str, UtteranceBenchmark],
                pending: dict[str, set[str]], corpus_benchmarks: dict[str, CorpusBenchmark],

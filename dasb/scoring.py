@@ -171,6 +171,10 @@ class Scorer:
         """Queue results obtained without scoring (a result-cache hit), in submission order with the rest."""
         self._pending.append(((results, 0.0), done, None))
 
+    def then(self, action: Callable[[], None]) -> None:
+        """Call ``action`` once the results of everything submitted so far have been handed on."""
+        self._pending.append((([], 0.0), lambda _: action(), None))
+
     def _deliver(self) -> None:
         work, done, label = self._pending.popleft()
         results, seconds = work.result() if isinstance(work, Future) else work
@@ -185,6 +189,11 @@ class Scorer:
         while self._pending and (not isinstance(self._pending[0][0], Future) or self._pending[0][0].done()):
             self._deliver()
         self._last_flush = time.monotonic()
+
+    @property
+    def outstanding(self) -> int:
+        """Submissions whose results have not been handed on yet (scored or not)."""
+        return len(self._pending)
 
     def drain(self, keep: int = 0) -> None:
         """Deliver results until at most ``keep`` submissions are outstanding."""

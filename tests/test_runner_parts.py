@@ -1,4 +1,5 @@
-"""The runner's parts: the original audio as its own subject, setup once, batch fallbacks said, threads scoped."""
+"""The runner's parts: the original audio as its own subject, setup once, batch fallbacks said, threads scoped,
+corpus benchmarks overlapping the metric workers."""
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,26 @@ class FailingSetup(CountingReference):
         raise RuntimeError("judge model missing")
 
 
-BENCHMARKS.register(CountingReference.name, f"{__name__}:CountingReference", source="tests")
-BENCHMARKS.register(FailingSetup.name, f"{__name__}:FailingSetup", source="tests")
+class OutstandingSpy(CountingReference):
+    """Notes how many per-utterance scores the runner's metric workers still owe when it runs."""
+
+    name = "test-outstanding-spy"
+    ground_truth = False
+    scorer = None
+    seen: list[tuple[str, int]] = []
+
+    def run(self, items, tokenizer):
+        type(self).seen.append((self.name, type(self).scorer.outstanding))
+        return super().run(items, tokenizer)
+
+
+class MachineTimingSpy(OutstandingSpy):
+    name = "test-machine-timing-spy"
+    measures_machine = True
+
+
+for _spy in (CountingReference, FailingSetup, OutstandingSpy, MachineTimingSpy):
+    BENCHMARKS.register(_spy.name, f"{__name__}:{_spy.__name__}", source="tests")
 
 
 def test_ground_truth_is_its_own_subject_measured_once_on_the_whole_selection(tmp_path) -> None:
@@ -120,3 +139,27 @@ def test_a_model_runs_with_one_thread_count_however_busy_the_metric_workers_are(
     suite = Suite("t", "mini", ["thread-spy"], {"reconstruction": {"max_utterances": 8, "metrics": ["stoi"]}}, batch_size=2)
     assert Runner(suite, tmp_path, progress=False, workers=2).run().exit_code == 0
     assert len(ThreadSpyPCM.seen) == 4 and set(ThreadSpyPCM.seen) == {torch.get_num_threads()}
+
+
+def _spied_run(tmp_path, tokenizers, benchmarks) -> list:
+    suite = Suite("t", "mini", tokenizers, {"reconstruction": {"max_utterances": 4, "metrics": ["stoi"]},
+                                            **{b: {"max_utterances": 2} for b in benchmarks}})
+    runner = Runner(suite, tmp_path, progress=False, workers=2)
+    runner.scorer.flush_seconds = 1e9  # scores are handed on only when the runner waits for them
+    OutstandingSpy.scorer, OutstandingSpy.seen = runner.scorer, []
+    assert runner.run().exit_code == 0
+    stoi = [r for r in read_records(tmp_path) if r.metric == "stoi"]
+    assert len(stoi) == 5 * len(tokenizers) and all(r.status == "ok" for r in stoi)  # 4 utterances, 1 aggregate
+    return OutstandingSpy.seen
+
+
+def test_corpus_benchmarks_and_the_next_tokenizer_overlap_the_metric_workers(tmp_path) -> None:
+    seen = _spied_run(tmp_path, ["pcm8", "pcm6"], [OutstandingSpy.name])
+    # pcm6's corpus benchmark runs while pcm8's 4 scores, pcm8's aggregation and pcm6's 4 scores are outstanding.
+    assert seen == [(OutstandingSpy.name, 4), (OutstandingSpy.name, 9)]
+
+
+def test_a_benchmark_that_times_the_machine_waits_for_the_metric_workers(tmp_path) -> None:
+    # Listed first, it runs after the other corpus benchmark, once no score is outstanding.
+    seen = _spied_run(tmp_path, ["pcm8", "pcm6"], [MachineTimingSpy.name, OutstandingSpy.name])
+    assert seen == [(OutstandingSpy.name, 4), (MachineTimingSpy.name, 0), (OutstandingSpy.name, 5), (MachineTimingSpy.name, 0)]
