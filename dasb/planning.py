@@ -18,6 +18,7 @@ from dasb.specs import CONTROLS
 from dasb.tokenizers.cards import Card
 
 OVERWRITE_POLICIES = ("never", "errors", "always")
+SUBJECTS = (GROUND_TRUTH, *CONTROLS)  # what rows are about besides tokenizers: the original audio, judge controls
 
 
 def subject_card(subject: str) -> Card:
@@ -62,7 +63,8 @@ class Planner:
         return [u for u in self.selection(bench) if any(self.pending(self.key(card, bench, u.id, m)) for m in names)]
 
     def aggregate_pending(self, card: Card, bench: Benchmark) -> bool:
-        return any(self.pending(self.key(card, bench, None, m)) for m in bench.metrics())
+        subject = card.name if card.name in SUBJECTS else None
+        return any(self.pending(self.key(card, bench, None, m)) for m in bench.reported_metrics(subject))
 
     def errors_to_redo(self, card: Card, bench: Benchmark) -> bool:
         """Under ``--overwrite errors``: whether any record of ``card`` x ``bench`` (per-utterance too) is an error."""
@@ -77,7 +79,7 @@ class Planner:
 
     def in_plan(self, rec: Record, cards: list[Card], benchmarks: dict[str, Benchmark]) -> bool:
         """Whether ``rec`` is one of this suite's records (its tokenizers and benchmarks, current settings)."""
-        subjects = [subject_card(s) for s in (GROUND_TRUTH, *CONTROLS)]
+        subjects = [subject_card(s) for s in SUBJECTS]
         rows = {c.name: c.config_hash for c in [*cards, *subjects]}
         benches = {n: hash_config(b.config()) for n, b in benchmarks.items()}
         return (rows.get(rec.tokenizer) == rec.tokenizer_config_hash and rec.dataset_hash == self.corpus.hash

@@ -66,6 +66,10 @@ def test_pocketsphinx_identity_vs_4bit_pcm_on_mini(tmp_path):
     agg = _run(tmp_path, "mini", ["pcm16", "pcm4"], {"max_utterances": 4})
     _check_identity_and_degradation(agg)
     assert agg[("pcm16", "wer")]["n"] == 4
+    # Resumed, nothing is pending: every subject has each metric it reports (the original no dWER, only it "dropped").
+    before = (tmp_path / "records.jsonl").read_bytes()
+    assert _run(tmp_path, "mini", ["pcm16", "pcm4"], {"max_utterances": 4}) == agg
+    assert (tmp_path / "records.jsonl").read_bytes() == before
 
 
 @pytest.mark.slow

@@ -120,6 +120,11 @@ class Benchmark(ABC):
             raise KeyError(f"benchmark {self.name!r} reported {metric!r}, which its metrics() does not declare")
         return specs[metric]
 
+    def reported_metrics(self, subject: str | None) -> list[str]:
+        """The metrics with an aggregate row about ``subject`` (None: the tokenizer; else the original audio or a
+        judge control, see ``ground_truth``): all of them, unless a benchmark reports some about some subjects only."""
+        return list(self.metrics())
+
     def select(self, utterances: list[Utterance]) -> list[Utterance]:
         """The utterances this benchmark scores: all, or the first ``max_utterances`` setting."""
         limit = self.settings.get("max_utterances")
