@@ -132,7 +132,7 @@ class Runner:
                 execution.run_tokenizer(card)
         finally:
             scorer.close()
-            execution.timings["benchmark"] += scorer.seconds
+            execution.timings["benchmark"] += scorer.seconds + scorer.waited  # waiting for workers: benchmark time
             for (tokenizer, bench), seconds in scorer.spent.items():
                 execution.breakdown.add(tokenizer, bench, scoring_s=seconds)
             self.timings, self.breakdown = execution.timings, execution.breakdown

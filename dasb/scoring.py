@@ -129,6 +129,7 @@ class Scorer:
         self._pending: deque[tuple[Future | list[Result], Callable[[list[Result]], None], Hashable]] = deque()
         self._picklable: dict[int, bool] = {}
         self.seconds = 0.0  # in-process scoring time (worker time runs in parallel and is not counted)
+        self.waited = 0.0  # time this process waited for a worker's results
         self.spent: Counter[Hashable] = Counter()  # scoring seconds by submission label, workers' included
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -177,7 +178,12 @@ class Scorer:
 
     def _deliver(self) -> None:
         work, done, label = self._pending.popleft()
-        results, seconds = work.result() if isinstance(work, Future) else work
+        if isinstance(work, Future):
+            start = time.perf_counter()
+            results, seconds = work.result()
+            self.waited += time.perf_counter() - start
+        else:
+            results, seconds = work
         if label is not None:
             self.spent[label] += seconds
         done(results)

@@ -1,10 +1,14 @@
 """``dasb bench``: how fast the framework is on this machine (a benchmark, not a test).
 
-Prints, for a suite (default: the default suite):
+Prints, for a suite (default: the default suite), each run in a child process as
+``dasb run`` runs it (N metric workers):
 - cold time (empty token cache, new run directory), warm time (the same command
   again: resumed, nothing recomputed) and a warm-cache time (new run directory,
   tokens and decoded audio from the cache), with their ratios and whether the
   records are the same;
+- the cold run's CPU seconds (the child and every process it started), how many
+  cores it kept busy on average, and its floor: CPU seconds over the cores, the
+  least wall time that work can take here however well it is spread;
 - metric-stage throughput with 1 and with N workers (reconstruction metrics on
   items computed beforehand) and the ratio;
 - the share of the cold run's wall time spent outside tokenizer and benchmark
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,16 +31,37 @@ import numpy as np
 import soundfile as sf
 
 from dasb.data.corpus import load_corpus
+from dasb.registry import BENCHMARKS
 from dasb.results.store import RECORDS_FILE
+
+
+# One run of a suite in a child process: once it exits, its CPU time and that of every process it started (metric
+# workers, decoder pools) is this process's children's time.
+RUN_CHILD = """
+import json, sys, time
 from dasb.runner import Runner
-from dasb.suites import Suite, load_suite
+from dasb.suites import load_suite
+runner = Runner(load_suite(sys.argv[1]), sys.argv[2], cache_dir=sys.argv[3], workers=int(sys.argv[4]), progress=False)
+start = time.perf_counter()
+runner.run()
+print(json.dumps({"seconds": time.perf_counter() - start, **runner.timings}))
+"""
 
 
-def _timed_run(suite: Suite, out: Path, cache: Path, workers: int) -> tuple[float, Runner]:
-    runner = Runner(suite, out, cache_dir=cache, workers=workers, progress=False)
+def _child_run(suite: str, out: Path, cache: Path, workers: int) -> dict:
+    """Run ``suite`` into ``out`` in a child process. Returns the run's ``seconds`` (start-up excluded), its
+    seconds in tokenizer and benchmark code, the child's whole life (``process_s``) and the CPU seconds of the
+    child and everything it started (``cpu_s``)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    runner.run()
-    return time.perf_counter() - start, runner
+    done = subprocess.run([sys.executable, "-c", RUN_CHILD, suite, str(out), str(cache), str(workers)],
+                          capture_output=True, text=True)
+    process_s = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark run of suite {suite!r} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+    cpu_s = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {**json.loads(done.stdout.splitlines()[-1]), "process_s": process_s, "cpu_s": cpu_s}
 
 
 def _values(run_dir: Path) -> dict[tuple, float | None]:
@@ -46,10 +72,6 @@ def _values(run_dir: Path) -> dict[tuple, float | None]:
     return out
 
 
-# Benchmarks that measure the machine (timings, memory): their values differ between runs by nature.
-MEASURES_THE_MACHINE = {"efficiency"}
-
-
 def _differences(a: dict, b: dict, rel: float = 1e-6) -> list[str]:
     """Keys whose values differ beyond ``rel`` (machine-measuring benchmarks excluded).
 
@@ -58,32 +80,38 @@ def _differences(a: dict, b: dict, rel: float = 1e-6) -> list[str]:
     out = [f"only in one run: {k}" for k in a.keys() ^ b.keys()]
     for k in a.keys() & b.keys():
         x, y = a[k], b[k]
-        if k[1] in MEASURES_THE_MACHINE or (x is None and y is None):
+        if BENCHMARKS.get(k[1]).measures_machine or (x is None and y is None):
             continue
         if x is None or y is None or abs(x - y) > rel * max(1.0, abs(x)):
             out.append(f"{k}: {x} vs {y}")
     return sorted(out)
 
 
-def bench_suite(suite: Suite, workers: int, tmp: Path) -> dict:
-    """Cold, warm and warm-cache timings of ``suite`` plus framework overhead of the cold run."""
-    cold_s, cold = _timed_run(suite, tmp / "cold", tmp / "cache", 1)
+def bench_suite(suite: str, workers: int, tmp: Path) -> dict:
+    """Cold, warm and warm-cache timings of ``suite`` (a name or a file), run as ``dasb run`` runs it (``workers``
+    metric workers), with the cold run's CPU time and the framework overhead."""
+    cold = _child_run(suite, tmp / "cold", tmp / "cache", workers)
     before = (tmp / "cold" / RECORDS_FILE).read_bytes()
-    warm_s, _ = _timed_run(suite, tmp / "cold", tmp / "cache", 1)
+    warm = _child_run(suite, tmp / "cold", tmp / "cache", workers)
     unchanged = (tmp / "cold" / RECORDS_FILE).read_bytes() == before
-    cached_s, _ = _timed_run(suite, tmp / "cached", tmp / "cache", workers)
-    inside = cold.timings["tokenizer"] + cold.timings["benchmark"]
+    cached = _child_run(suite, tmp / "cached", tmp / "cache", workers)
+    cores = os.cpu_count() or 1
+    inside = cold["tokenizer"] + cold["benchmark"]
     return {
-        "cold_s": cold_s,
-        "warm_rerun_s": warm_s,
-        "warm_rerun_speedup": cold_s / warm_s,
+        "cold_s": cold["seconds"],
+        # The same work cannot take less wall time than its CPU time shared perfectly over the cores.
+        "cold_cpu_s": cold["cpu_s"],
+        "cold_cores_busy": cold["cpu_s"] / cold["process_s"],
+        "cold_floor_s": cold["cpu_s"] / cores,
+        "warm_rerun_s": warm["seconds"],
+        "warm_rerun_speedup": cold["seconds"] / warm["seconds"],
         "warm_rerun_records_unchanged": unchanged,
-        "warm_cache_new_run_s": cached_s,
-        "warm_cache_speedup": cold_s / cached_s,
+        "warm_cache_new_run_s": cached["seconds"],
+        "warm_cache_speedup": cold["seconds"] / cached["seconds"],
         "warm_cache_records_differing": _differences(_values(tmp / "cold"), _values(tmp / "cached"))[:5],
-        "tokenizer_s": cold.timings["tokenizer"],
-        "benchmark_s": cold.timings["benchmark"],
-        "framework_overhead_share": max(0.0, cold_s - inside) / cold_s,
+        "tokenizer_s": cold["tokenizer"],
+        "benchmark_s": cold["benchmark"],
+        "framework_overhead_share": max(0.0, cold["seconds"] - inside) / cold["seconds"],
     }
 
 
@@ -160,7 +188,7 @@ def main(suite_name: str = "default", workers: int | None = None, long_minutes: 
     results: dict = {"suite": suite_name, "workers": workers}
     with tempfile.TemporaryDirectory(prefix="dasb-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        results.update(bench_suite(load_suite(suite_name), workers, tmp))
+        results.update(bench_suite(suite_name, workers, tmp))
         results.update(bench_metric_workers(workers))
         if long_minutes > 0:
             results.update(bench_long_file(long_minutes, long_tokenizer, tmp))
