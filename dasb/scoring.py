@@ -174,7 +174,7 @@ class Scorer:
 
     def then(self, action: Callable[[], None]) -> None:
         """Call ``action`` once the results of everything submitted so far have been handed on."""
-        self._pending.append((([], 0.0), lambda _: action(), None))
+        self.submit_done([], lambda _: action())
 
     def _deliver(self) -> None:
         work, done, label = self._pending.popleft()

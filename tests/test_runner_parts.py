@@ -141,25 +141,26 @@ def test_a_model_runs_with_one_thread_count_however_busy_the_metric_workers_are(
     assert len(ThreadSpyPCM.seen) == 4 and set(ThreadSpyPCM.seen) == {torch.get_num_threads()}
 
 
-def _spied_run(tmp_path, tokenizers, benchmarks) -> list:
+def _spied_run(tmp_path, monkeypatch, tokenizers, benchmarks) -> list:
     suite = Suite("t", "mini", tokenizers, {"reconstruction": {"max_utterances": 4, "metrics": ["stoi"]},
                                             **{b: {"max_utterances": 2} for b in benchmarks}})
     runner = Runner(suite, tmp_path, progress=False, workers=2)
     runner.scorer.flush_seconds = 1e9  # scores are handed on only when the runner waits for them
-    OutstandingSpy.scorer, OutstandingSpy.seen = runner.scorer, []
+    monkeypatch.setattr(OutstandingSpy, "scorer", runner.scorer)
+    monkeypatch.setattr(OutstandingSpy, "seen", [])
     assert runner.run().exit_code == 0
     stoi = [r for r in read_records(tmp_path) if r.metric == "stoi"]
     assert len(stoi) == 5 * len(tokenizers) and all(r.status == "ok" for r in stoi)  # 4 utterances, 1 aggregate
     return OutstandingSpy.seen
 
 
-def test_corpus_benchmarks_and_the_next_tokenizer_overlap_the_metric_workers(tmp_path) -> None:
-    seen = _spied_run(tmp_path, ["pcm8", "pcm6"], [OutstandingSpy.name])
+def test_corpus_benchmarks_and_the_next_tokenizer_overlap_the_metric_workers(tmp_path, monkeypatch) -> None:
+    seen = _spied_run(tmp_path, monkeypatch, ["pcm8", "pcm6"], [OutstandingSpy.name])
     # pcm6's corpus benchmark runs while pcm8's 4 scores, pcm8's aggregation and pcm6's 4 scores are outstanding.
     assert seen == [(OutstandingSpy.name, 4), (OutstandingSpy.name, 9)]
 
 
-def test_a_benchmark_that_times_the_machine_waits_for_the_metric_workers(tmp_path) -> None:
+def test_a_benchmark_that_times_the_machine_waits_for_the_metric_workers(tmp_path, monkeypatch) -> None:
     # Listed first, it runs after the other corpus benchmark, once no score is outstanding.
-    seen = _spied_run(tmp_path, ["pcm8", "pcm6"], [MachineTimingSpy.name, OutstandingSpy.name])
+    seen = _spied_run(tmp_path, monkeypatch, ["pcm8", "pcm6"], [MachineTimingSpy.name, OutstandingSpy.name])
     assert seen == [(OutstandingSpy.name, 4), (MachineTimingSpy.name, 0), (OutstandingSpy.name, 5), (MachineTimingSpy.name, 0)]
